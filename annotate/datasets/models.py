@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    LEAD = "lead", "Lead"
+    ADMIN = "admin", "Admin"
+
+
+# Higher rank includes the rights of the lower ones.
+ROLE_RANK = {Role.ANNOTATOR: 1, Role.LEAD: 2, Role.ADMIN: 3}
+
+
+class DatasetQuerySet(models.QuerySet):
+    def for_user(self, user) -> "DatasetQuerySet":
+        """Datasets the user may see: all for global admins, else those they are a member of."""
+        from annotate.accounts.roles import is_global_admin
+
+        if not user.is_authenticated:
+            return self.none()
+        if is_global_admin(user):
+            return self
+        return self.filter(memberships__user=user).distinct()
+
+
+class Dataset(models.Model):
+    class Kind(models.TextChoices):
+        IMAGES = "images", "Images with captions"
+        ITR = "itr", "Image-text relation"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGES)
+    # Absolute folder, always inside one of settings.SIEVE_IMAGE_ROOTS.
+    image_root = models.CharField(max_length=1000, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = DatasetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ANNOTATOR)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "user"], name="unique_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} on {self.dataset}"
+
+
+class Item(models.Model):
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        UNREADABLE = "unreadable", "Unreadable"
+        MISSING = "missing", "No image"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    # Folder imports: the image path relative to the folder; ITR: the tweet id.
+    external_id = models.CharField(max_length=500)
+    # Relative to dataset.image_root; empty when the item has no image.
+    image_path = models.CharField(max_length=1000, blank=True)
+    caption = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OK)
+    status_reason = models.CharField(max_length=500, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    image_format = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "external_id"], name="unique_item_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name}:{self.external_id}"

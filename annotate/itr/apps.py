@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ItrConfig(AppConfig):
+    name = "annotate.itr"
+    label = "itr"

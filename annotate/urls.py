@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Each app owns its pages (`urls.py`) and its API endpoints (`api_urls.py`).
+api_patterns = [
+    path("", include("annotate.accounts.api_urls")),
+    path("", include("annotate.datasets.api_urls")),
+    path("", include("classifier.api_urls")),
+    path("", include("annotate.validation.api_urls")),
+    path("", include("annotate.itr.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("accounts/", include("annotate.accounts.urls")),
+    path("console/", include("annotate.console.urls")),
+    path("", include("classifier.urls")),
+    path("", include("annotate.validation.urls")),
+    path("", include("annotate.itr.urls")),
+    path("", include("annotate.datasets.urls")),
+]

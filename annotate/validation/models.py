@@ -1,0 +1,101 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.taxonomies.models import Label
+from classifier.models import ClassificationRun, Prediction
+
+
+class Sample(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="samples")
+    classes = models.PositiveIntegerField(default=10)  # top-N labels by frequency
+    per_class = models.PositiveIntegerField(default=100)  # K items per label
+    seed = models.BigIntegerField(default=0)
+    redundancy = models.PositiveIntegerField(default=1)  # verdicts wanted per item
+    overlap = models.FloatField(default=0.1)  # share of items that get >= 2 verdicts
+    min_probability = models.FloatField(default=0.0)
+    exclude_previous = models.BooleanField(default=False)
+    blind = models.BooleanField(default=False)  # hide probabilities from annotators
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"sample {self.pk} of run {self.run_id}"
+
+
+class SampleItem(models.Model):
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="items")
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    wanted_verdicts = models.PositiveIntegerField(default=1)
+    # Denormalised count of hit/miss/skip verdicts, kept by the verdict service, so that
+    # assignment can skip finished items without counting rows.
+    verdict_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sample", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "position"], name="unique_sample_position"),
+            models.UniqueConstraint(fields=["sample", "prediction"], name="unique_sample_pred"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.sample_id} #{self.position}"
+
+
+class Lease(models.Model):
+    """An item handed to one annotator for a few minutes, so two people don't get it at once."""
+
+    sample_item = models.ForeignKey(SampleItem, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    expires = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample_item", "annotator"], name="unique_lease")
+        ]
+
+    def __str__(self) -> str:
+        return f"lease of {self.sample_item_id} to {self.annotator_id}"
+
+
+class Verdict(models.Model):
+    class Value(models.TextChoices):
+        HIT = "hit", "Hit"
+        MISS = "miss", "Miss"
+        SKIP = "skip", "Skip"
+
+    sample_item = models.ForeignKey(SampleItem, on_delete=models.CASCADE, related_name="verdicts")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verdicts"
+    )
+    value = models.CharField(max_length=4, choices=Value.choices)
+    corrected_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    key = models.CharField(max_length=100, blank=True)  # idempotency key, "" when none
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sample_item", "annotator"], name="unique_verdict"),
+            models.UniqueConstraint(
+                fields=["annotator", "key"], condition=~Q(key=""), name="unique_verdict_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} on {self.sample_item_id} by {self.annotator_id}"

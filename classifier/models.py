@@ -1,0 +1,65 @@
+from django.conf import settings
+from django.db import models
+
+from annotate.datasets.models import Dataset, Item
+from annotate.taxonomies.models import Label, Taxonomy
+
+
+class ClassificationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Ensemble(models.TextChoices):
+        IMAGE = "image", "Image only"
+        WEIGHTED = "weighted", "Weighted image + caption"
+        CONDITIONAL = "conditional", "Image, caption when unsure"
+        EXTERNAL = "external", "Imported predictions"
+
+    name = models.CharField(max_length=200, blank=True)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="runs")
+    model = models.CharField(max_length=100, default="ViT-B-32")
+    weights = models.CharField(max_length=1000, blank=True)  # pretrained tag or checkpoint path
+    ensemble = models.CharField(max_length=12, choices=Ensemble.choices, default=Ensemble.IMAGE)
+    w_img = models.FloatField(default=0.8)
+    w_txt = models.FloatField(default=0.2)
+    condition_threshold = models.FloatField(default=0.6)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name or f"run {self.pk}"
+
+
+class Prediction(models.Model):
+    run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="predictions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="predictions")
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="predictions")
+    probability = models.FloatField()
+    # [[label_id, probability], ...] best first, at most 5.
+    top5 = models.JSONField(default=list, blank=True)
+    image_probability = models.FloatField(null=True, blank=True)  # max P_img
+    text_probability = models.FloatField(null=True, blank=True)  # max P_txt
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="unique_prediction")]
+        indexes = [
+            models.Index(fields=["run", "label"], name="prediction_run_label"),
+            models.Index(fields=["run", "probability"], name="prediction_run_prob"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} -> {self.label_id} ({self.probability:.3f})"
