@@ -1,0 +1,461 @@
+"""The CLIP engine: pure torch/open_clip code, NO Django imports.
+
+Surface (see DESIGN.md "The computations"):
+- `load_model(arch, weights)` / `get_model(...)` (cached once per process),
+- `load_image(path)` (robust decode), `encode_image_batches(...)` (DataLoader with decode
+  workers), `encode_texts(...)` (optionally several prompt templates averaged),
+- `zero_shot(...)`, `ensemble(...)`, `score(...)` (top-5 + image/text top probabilities),
+- `write_random_checkpoint(path)`: a tiny random model for tests and the offline demo.
+
+Only `classifier.tasks` bridges this module and the ORM; it imports it lazily, so the web tier
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
+TINY_MODEL = "sieve-tiny"
+DEFAULT_MAX_PIXELS = 89_478_485
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
+HUB_HOST = ("huggingface.co", 443)
+
+open_clip.add_model_config(CONFIG_DIR)  # registers sieve-tiny next to the built-in configs
+
+
+class EngineError(Exception):
+    """A problem the user can fix (bad architecture, weights, checkpoint); `str()` says how."""
+
+
+class WeightsUnavailable(EngineError):
+    pass
+
+
+class BadImage(Exception):
+    """An image that cannot be classified; `reason` is a short category used for counting."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    preprocess: object
+    tokenizer: object
+    device: torch.device
+    arch: str
+    weights: str
+    logit_scale: float
+    image_size: int
+
+    @property
+    def autocast(self):
+        """fp16/bf16 autocast on CUDA, nothing (fp32) on CPU."""
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return contextlib.nullcontext()
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def known_architectures() -> list[str]:
+    return open_clip.list_models()
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def looks_like_path(weights: str) -> bool:
+    return (
+        os.sep in weights
+        or weights.startswith(".")
+        or weights.lower().endswith(CHECKPOINT_SUFFIXES)
+        or Path(weights).exists()
+    )
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """A quick TCP check instead of a minute of hub retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_hint(arch: str, weights: str) -> str:
+    return (
+        f"Weights {weights!r} for {arch} come from the model hub, which this machine cannot "
+        f"reach (offline, or HF_HUB_OFFLINE=1) and which are not in the local cache. Download "
+        f"the checkpoint on a connected machine and pass --weights /path/to/checkpoint.pt "
+        f"(a state dict for {arch})."
+    )
+
+
+def check_model_spec(arch: str, weights: str) -> None:
+    """Cheap checks before any work: known architecture, existing checkpoint, known tag."""
+    if arch not in known_architectures():
+        raise EngineError(
+            f"Unknown architecture {arch!r}. Use an open_clip name such as ViT-B-32, ViT-L-14 "
+            f"or {TINY_MODEL} (see open_clip.list_models())."
+        )
+    if not weights:
+        return
+    if looks_like_path(weights):
+        if not Path(weights).is_file():
+            raise EngineError(f"Checkpoint not found: {weights} (no such file).")
+        return
+    if open_clip.get_pretrained_cfg(arch, weights) in (None, {}):
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(arch)) or "none"
+        raise EngineError(
+            f"{weights!r} is neither an existing checkpoint file nor a pretrained tag of "
+            f"{arch} (tags: {tags})."
+        )
+
+
+def load_model(arch: str, weights: str = "", *, device: str | None = None) -> LoadedModel:
+    """Load `arch` with `weights` (pretrained tag, checkpoint path, or empty = random init)
+    through the real open_clip loader, with `weights_only` unpickling."""
+    check_model_spec(arch, weights)
+    pretrained = weights or None
+    if weights and not looks_like_path(weights) and not hub_reachable():
+        # Only the local cache may answer: fail in milliseconds, not after hub retries.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        with contextlib.suppress(Exception):
+            import huggingface_hub.constants as hf_constants
+
+            hf_constants.HF_HUB_OFFLINE = True
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=pretrained, weights_only=True, load_weights=True
+        )
+    except EngineError:
+        raise
+    except Exception as exc:
+        if pretrained and looks_like_path(weights):
+            raise EngineError(
+                f"{weights} is not a usable {arch} checkpoint (expected a state dict saved with "
+                f"torch.save(model.state_dict(), path)): {type(exc).__name__}: {str(exc)[:300]}"
+            ) from exc
+        if pretrained:
+            raise WeightsUnavailable(_offline_hint(arch, weights)) from exc
+        raise EngineError(f"Could not build {arch}: {exc}") from exc
+    dev = pick_device(device)
+    model = model.to(dev).eval()
+    image_size = model.visual.image_size
+    image_size = image_size[0] if isinstance(image_size, tuple | list) else image_size
+    return LoadedModel(
+        model=model,
+        preprocess=preprocess,
+        tokenizer=open_clip.get_tokenizer(arch),
+        device=dev,
+        arch=arch,
+        weights=weights,
+        logit_scale=float(model.logit_scale.exp().item()),
+        image_size=int(image_size),
+    )
+
+
+_MODELS: dict[tuple[str, str, str | None], LoadedModel] = {}
+
+
+def get_model(arch: str, weights: str = "", *, device: str | None = None) -> LoadedModel:
+    """`load_model`, once per process (a worker keeps its model between chunks)."""
+    key = (arch, weights, device)
+    if key not in _MODELS:
+        _MODELS.clear()  # one model at a time: GPU memory is the scarce thing
+        _MODELS[key] = load_model(arch, weights, device=device)
+    return _MODELS[key]
+
+
+def write_random_checkpoint(path: Path, *, arch: str = TINY_MODEL, seed: int = 0) -> Path:
+    """Save a randomly initialised `arch` as a state dict, loadable by
+    `open_clip.create_model_and_transforms(arch, pretrained=path)` (tests, offline demo)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = 0):
+    """Decode one image to RGB, or raise BadImage with a reason. Handles EXIF rotation,
+    CMYK, 16-bit, palette+alpha and animated images (frame 0); refuses decompression bombs
+    before decoding any pixel. `draft` lets JPEG decode at a reduced scale (>= draft px)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except FileNotFoundError:
+        raise BadImage("missing file", str(path)) from None
+    except Image.DecompressionBombError as exc:
+        raise BadImage("decompression bomb", str(exc)) from None
+    except UnidentifiedImageError:
+        raise BadImage("not an image") from None
+    except OSError as exc:
+        raise BadImage("unreadable", str(exc)) from None
+    try:
+        width, height = img.size
+        if width * height > max_pixels:
+            raise BadImage(
+                "decompression bomb", f"{width}x{height} pixels is over the limit of {max_pixels}"
+            )
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        if draft and img.format == "JPEG":
+            img.draft("RGB", (draft, draft))
+        img.load()
+        with contextlib.suppress(Exception):  # a broken EXIF block must not lose the image
+            img = ImageOps.exif_transpose(img)
+        return to_rgb(img)
+    except BadImage:
+        raise
+    except OSError as exc:
+        if "truncated" in str(exc):
+            raise BadImage("truncated", str(exc)) from None
+        raise BadImage("unreadable", str(exc)) from None
+    except Exception as exc:  # any decoder bug is the image's problem, never the run's
+        raise BadImage("unreadable", f"{type(exc).__name__}: {exc}") from None
+
+
+def to_rgb(img):
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit (or float) grey: scale to 8 bits instead of clipping at 255.
+        arr = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+class _ImageFiles(torch.utils.data.Dataset):
+    """Decode + preprocess in DataLoader worker processes; bad images become a marker."""
+
+    def __init__(self, paths: Sequence[str], transform, max_pixels: int, draft: int) -> None:
+        self.paths = paths
+        self.transform = transform
+        self.max_pixels = max_pixels
+        self.draft = draft
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        path = self.paths[index]
+        if not path:
+            return index, None, "no image"
+        try:
+            img = load_image(path, max_pixels=self.max_pixels, draft=self.draft)
+            return index, self.transform(img), ""
+        except BadImage as exc:
+            return index, None, exc.reason
+        except Exception as exc:  # preprocessing failure: mark, never crash the run
+            return index, None, f"unreadable ({type(exc).__name__})"
+
+
+def _collate(batch):
+    good = [(i, t) for i, t, _ in batch if t is not None]
+    bad = [(i, reason) for i, t, reason in batch if t is None]
+    tensor = torch.stack([t for _, t in good]) if good else None
+    return [i for i, _ in good], tensor, bad
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # decode workers must not fight the forward pass for cores
+
+
+@dataclass
+class ImageBatch:
+    positions: list[int]  # indices into `paths` of the encoded images
+    embeddings: np.ndarray  # float32 [len(positions), D], L2-normalised
+    failures: list[tuple[int, str]]  # (index into `paths`, reason)
+
+
+def encode_image_batches(
+    loaded: LoadedModel,
+    paths: Sequence[str],
+    *,
+    batch_size: int = 64,
+    workers: int = 2,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[ImageBatch]:
+    """Encode images batch by batch (the caller may stop between batches)."""
+    if not paths:
+        return
+    loader = torch.utils.data.DataLoader(
+        _ImageFiles(list(paths), loaded.preprocess, max_pixels, loaded.image_size),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=loaded.device.type == "cuda",
+        worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=4 if workers else None,
+    )
+    for positions, tensor, failures in loader:
+        if tensor is None:
+            embeddings = np.zeros((0, 0), np.float32)
+        else:
+            with torch.inference_mode(), loaded.autocast:
+                features = loaded.model.encode_image(
+                    tensor.to(loaded.device, non_blocking=True), normalize=True
+                )
+            embeddings = features.float().cpu().numpy()
+        yield ImageBatch(positions=positions, embeddings=embeddings, failures=failures)
+
+
+# --- texts ---------------------------------------------------------------------------------
+
+
+def label_prompts(names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
+    """Each label's prompts, one per template (`{}` = the label name)."""
+    return [[template.format(name) for template in templates] for name in names]
+
+
+def encode_texts(
+    loaded: LoadedModel, texts: Sequence[str | Sequence[str]], *, batch_size: int = 256
+) -> np.ndarray:
+    """L2-normalised text embeddings [len(texts), D]. An entry that is a list of strings
+    (several prompt templates for one label) is averaged in embedding space, then
+    re-normalised."""
+    groups = [[t] if isinstance(t, str) else list(t) for t in texts]
+    flat = [t for group in groups for t in group]
+    if not flat:
+        return np.zeros((0, 0), np.float32)
+    chunks = []
+    for start in range(0, len(flat), batch_size):
+        tokens = loaded.tokenizer(flat[start : start + batch_size]).to(loaded.device)
+        with torch.inference_mode(), loaded.autocast:
+            chunks.append(loaded.model.encode_text(tokens, normalize=True).float().cpu())
+    features = torch.cat(chunks)
+    out, pos = [], 0
+    for group in groups:
+        mean = features[pos : pos + len(group)].mean(dim=0)
+        out.append(mean / mean.norm().clamp_min(1e-12))
+        pos += len(group)
+    return torch.stack(out).numpy()
+
+
+# --- the computations (DESIGN.md) ----------------------------------------------------------
+
+
+def zero_shot(features: np.ndarray, label_features: np.ndarray, logit_scale: float) -> np.ndarray:
+    """softmax(s · f·t_k) over the K labels, for each row of `features`."""
+    logits = logit_scale * (
+        torch.as_tensor(features, dtype=torch.float32)
+        @ torch.as_tensor(label_features, dtype=torch.float32).T
+    )
+    return torch.softmax(logits, dim=-1).numpy()
+
+
+def ensemble(
+    p_img: np.ndarray,
+    p_txt: np.ndarray | None = None,
+    *,
+    mode: str = "image",
+    w_img: float = 0.8,
+    w_txt: float = 0.2,
+    tau: float = 0.6,
+) -> np.ndarray:
+    """`image`: P_img; `weighted`: w_img·P_img + w_txt·P_txt; `conditional`: P_img where
+    max P_img >= tau, else the weighted mix."""
+    if mode == "image" or p_txt is None:
+        return p_img
+    mixed = w_img * p_img + w_txt * p_txt
+    if mode == "weighted":
+        return mixed
+    if mode == "conditional":
+        sure = p_img.max(axis=-1, keepdims=True) >= tau
+        return np.where(sure, p_img, mixed)
+    raise ValueError(f"unknown ensemble {mode!r}")
+
+
+@dataclass
+class Scores:
+    top_labels: np.ndarray  # int64 [N, k], indices into the label list, best first
+    top_probs: np.ndarray  # float32 [N, k]
+    image_max: np.ndarray  # float32 [N], max P_img
+    text_max: np.ndarray | None  # float32 [N], max P_txt (NaN where there is no caption)
+
+
+def score(
+    image_features: np.ndarray,
+    label_features: np.ndarray,
+    logit_scale: float,
+    *,
+    caption_features: np.ndarray | None = None,
+    has_caption: np.ndarray | None = None,
+    mode: str = "image",
+    w_img: float = 0.8,
+    w_txt: float = 0.2,
+    tau: float = 0.6,
+    k: int = 5,
+    block: int = 32768,
+) -> Scores:
+    """Zero-shot + ensemble + top-k for many items, in blocks (1M x 365 fits in memory).
+    Items without a caption (has_caption False) are scored by the image alone."""
+    n = len(image_features)
+    k = min(k, len(label_features))
+    labels = torch.as_tensor(label_features, dtype=torch.float32)
+    use_text = caption_features is not None and mode != "image"
+    top_labels = np.empty((n, k), np.int64)
+    top_probs = np.empty((n, k), np.float32)
+    image_max = np.empty(n, np.float32)
+    text_max = np.full(n, np.nan, np.float32) if use_text else None
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        img = torch.as_tensor(image_features[start:stop]).float()
+        p_img = torch.softmax(logit_scale * (img @ labels.T), dim=-1)
+        image_max[start:stop] = p_img.max(dim=-1).values.numpy()
+        p = p_img
+        if use_text:
+            cap = torch.as_tensor(caption_features[start:stop]).float()
+            p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
+            mixed = w_img * p_img + w_txt * p_txt
+            if mode == "weighted":
+                p = mixed
+            elif mode == "conditional":
+                sure = p_img.max(dim=-1, keepdim=True).values >= tau
+                p = torch.where(sure, p_img, mixed)
+            else:
+                raise ValueError(f"unknown ensemble {mode!r}")
+            txt_max = p_txt.max(dim=-1).values
+            if has_caption is not None:
+                mask = torch.as_tensor(np.asarray(has_caption[start:stop], bool))
+                p = torch.where(mask[:, None], p, p_img)
+                txt_max = torch.where(mask, txt_max, torch.full_like(txt_max, float("nan")))
+            text_max[start:stop] = txt_max.numpy()
+        values, indices = torch.topk(p, k, dim=-1)
+        top_labels[start:stop] = indices.numpy()
+        top_probs[start:stop] = values.numpy()
+    return Scores(top_labels, top_probs, image_max, text_max)
