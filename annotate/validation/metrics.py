@@ -1,0 +1,518 @@
+"""Live validation metrics of a sample: threshold table, per-class table, agreement, progress,
+and scores of other runs against the verdicts collected so far.
+
+Definitions are DESIGN.md "The computations". One computation, several front doors: the API
+(api_metrics.py), the dashboard page (dashboard.py) and the `thresholds` command call these.
+
+Cost: every function loads its rows with a constant number of queries (values_list over the
+sample's items and verdicts, and SQL aggregates), then computes in one numpy pass, so the
+number of queries never grows with the sample size (pinned in tests/dashboards).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Max
+
+from annotate.accounts.roles import has_role
+from annotate.datasets.models import Role
+from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.selectors import get_sample_for_user
+from classifier.models import ClassificationRun, Prediction
+
+HIT, MISS, SKIP = Verdict.Value.HIT.value, Verdict.Value.MISS.value, Verdict.Value.SKIP.value
+# Majority outcome of an item: no hit/miss verdict yet, or a tie between hits and misses.
+PENDING, TIE = "pending", "tie"
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0  # fixed: the same verdicts always give the same interval
+MIN_STEP, DEFAULT_STEP = 0.01, 0.1
+HISTOGRAM_BINS = 20
+
+THRESHOLD_COLUMNS = [
+    "threshold", "classified", "hits", "errors", "hit_rate", "error_rate", "ratio",
+    "ratio_low", "ratio_high", "precision",
+]  # fmt: skip
+CLASS_COLUMNS = [
+    "label", "label_key", "frequency", "sampled", "hits", "misses", "ties", "accuracy",
+    "accuracy_low", "accuracy_high",
+]  # fmt: skip
+PAIR_COLUMNS = ["a", "b", "kappa", "items", "agreement"]
+ANNOTATOR_COLUMNS = ["annotator", "verdicts", "hits", "misses", "skips", "corrected", "last"]
+LABEL_PROGRESS_COLUMNS = ["label", "items", "started", "complete", "decided", "ties", "verdicts"]
+SCORE_COLUMNS = [
+    "run", "name", "model", "ensemble", "status", "current", "covered", "correct", "accuracy",
+    "accuracy_low", "accuracy_high",
+]  # fmt: skip
+
+
+def get_sample_for_lead(user, pk) -> Sample:
+    """The sample for a lead or admin of its dataset. Outsiders get 404 (as everywhere);
+    annotators of the dataset get 403: they know the sample exists (they annotate it) but
+    must not see live results while they judge (it would bias them)."""
+    sample = get_sample_for_user(user, pk)
+    if not has_role(user, sample.run.dataset, Role.LEAD):
+        raise PermissionDenied("Dashboards are for leads and admins of the dataset.")
+    return sample
+
+
+def parse_step(value: str | None) -> float:
+    """`?step=` / `--step`: a threshold step in [0.01, 1]; ValueError otherwise."""
+    if value in (None, ""):
+        return DEFAULT_STEP
+    step = float(value)
+    if not (MIN_STEP <= step <= 1) or math.isnan(step):
+        raise ValueError(f"step must be between {MIN_STEP} and 1")
+    return step
+
+
+def sample_version(*, sample: Sample) -> str:
+    """A cheap fingerprint of the sample's verdicts (one aggregate query): changes whenever a
+    verdict is added, changed or removed. Used as ETag and by the dashboard's poller."""
+    agg = Verdict.objects.filter(sample_item__sample=sample).aggregate(
+        n=Count("id"), last=Max("updated"), top=Max("id")
+    )
+    last = agg["last"].timestamp() if agg["last"] else 0
+    return f"{sample.pk}.{agg['n']}.{agg['top'] or 0}.{last:.6f}"
+
+
+def _majority(hits: int, misses: int) -> str:
+    if hits == misses:
+        return PENDING if hits == 0 else TIE
+    return HIT if hits > misses else MISS
+
+
+@dataclass
+class Outcomes:
+    """The sample's items and verdicts, loaded once (two queries) and shared by the tables."""
+
+    item_ids: np.ndarray
+    probability: np.ndarray
+    label_id: np.ndarray
+    wanted: np.ndarray
+    outcome: np.ndarray  # HIT / MISS / TIE / PENDING per item (majority of hit/miss verdicts)
+    labels: dict[int, tuple[str, str]]  # label id -> (name, key)
+    # (sample item id, annotator id, value, corrected label id, updated) per verdict
+    verdicts: list[tuple] = field(default_factory=list)
+    usernames: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> np.ndarray:
+        return (self.outcome == HIT) | (self.outcome == MISS)
+
+
+def sample_outcomes(*, sample: Sample) -> Outcomes:
+    """Load the sample once: items with probability and label, verdicts, majority per item."""
+    rows = list(
+        SampleItem.objects.filter(sample=sample)
+        .order_by("position")
+        .values_list(
+            "id", "prediction__probability", "prediction__label_id", "wanted_verdicts",
+            "prediction__label__name", "prediction__label__key",
+        )
+    )  # fmt: skip
+    verdicts = list(
+        Verdict.objects.filter(sample_item__sample=sample)
+        .order_by("id")
+        .values_list(
+            "sample_item_id", "annotator_id", "value", "corrected_label_id", "updated",
+            "annotator__username",
+        )
+    )  # fmt: skip
+    n = len(rows)
+    item_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    index = {int(pk): i for i, pk in enumerate(item_ids)}
+    hits = np.zeros(n, dtype=np.int64)
+    misses = np.zeros(n, dtype=np.int64)
+    usernames: dict[int, str] = {}
+    for sample_item_id, annotator_id, value, *_rest, username in verdicts:
+        usernames[annotator_id] = username
+        if value == HIT:
+            hits[index[sample_item_id]] += 1
+        elif value == MISS:
+            misses[index[sample_item_id]] += 1
+    outcome = np.array(
+        [_majority(int(h), int(m)) for h, m in zip(hits, misses, strict=True)], dtype="<U7"
+    )
+    return Outcomes(
+        item_ids=item_ids,
+        probability=np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
+        label_id=np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        wanted=np.fromiter((r[3] for r in rows), dtype=np.int64, count=n),
+        outcome=outcome,
+        labels={r[2]: (r[4], r[5]) for r in rows},
+        verdicts=[v[:5] for v in verdicts],
+        usernames=usernames,
+    )
+
+
+def _div(a: float, b: float) -> float | None:
+    return None if b == 0 else a / b
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval of a proportion; (None, None) when n is 0."""
+    if n == 0:
+        return None, None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def thresholds_grid(step: float) -> np.ndarray:
+    """0, step, 2·step, ... up to 1 (rounded, so 0.6 is exactly the float 0.6)."""
+    count = int(math.floor(1 / step + 1e-9)) + 1
+    return np.round(np.arange(count) * step, 10)
+
+
+def _ratio_interval(
+    p: np.ndarray, hit: np.ndarray, thetas: np.ndarray, resamples: int, seed: int
+) -> tuple[list, list]:
+    """Percentile bootstrap (items resampled with replacement) of ratio(θ) = hit_rate/error_rate.
+
+    Vectorised: the resamples are a (resamples × items) count matrix W, so hits(θ) of every
+    resample is one matrix product W @ [hit & p ≥ θ]. An upper bound of None means unbounded
+    (some resamples have no errors above θ)."""
+    n = len(p)
+    if n == 0:
+        return [None] * len(thetas), [None] * len(thetas)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    offsets = (np.arange(resamples) * n)[:, None]
+    weights = np.bincount((idx + offsets).ravel(), minlength=resamples * n)
+    weights = weights.reshape(resamples, n).astype(np.float64)
+    above = p[:, None] >= thetas[None, :]
+    hits_b = weights @ (above & hit[:, None])
+    errors_b = weights @ (above & ~hit[:, None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hit_rate = hits_b / hits_b[:, :1]
+        error_rate = errors_b / errors_b[:, :1]
+        ratio = hit_rate / error_rate  # inf when no errors above θ, nan when 0/0
+    lows, highs = [], []
+    for column in ratio.T:
+        values = np.sort(column[~np.isnan(column)])
+        if len(values) < resamples / 2:  # undefined in most resamples: no interval
+            lows.append(None)
+            highs.append(None)
+            continue
+        k = len(values) - 1
+        low = values[int(math.floor(0.025 * k))]
+        high = values[int(math.ceil(0.975 * k))]
+        lows.append(float(low) if np.isfinite(low) else None)
+        highs.append(float(high) if np.isfinite(high) else None)
+    return lows, highs
+
+
+def thresholds_table(
+    *,
+    sample: Sample,
+    step: float = DEFAULT_STEP,
+    outcomes: Outcomes | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, Any]:
+    """The threshold table (DESIGN.md): over items with a majority hit/miss verdict, for each θ:
+    classified, hits, errors, hit_rate, error_rate, ratio (None when error_rate is 0),
+    precision, and a 95 % bootstrap interval ratio_low/ratio_high. Ties are excluded and
+    counted; skips are ignored."""
+    o = outcomes or sample_outcomes(sample=sample)
+    decided = o.decided
+    p = o.probability[decided]
+    hit = o.outcome[decided] == HIT
+    thetas = thresholds_grid(step)
+    above = p[:, None] >= thetas[None, :]
+    hits = (above & hit[:, None]).sum(axis=0)
+    errors = (above & ~hit[:, None]).sum(axis=0)
+    hits0, errors0 = int(hit.sum()), int((~hit).sum())
+    lows, highs = _ratio_interval(p, hit, thetas, resamples, BOOTSTRAP_SEED)
+    rows = []
+    for i, theta in enumerate(thetas):
+        h, e = int(hits[i]), int(errors[i])
+        hit_rate, error_rate = _div(h, hits0), _div(e, errors0)
+        ratio = None
+        if hit_rate is not None and error_rate:
+            ratio = hit_rate / error_rate
+        rows.append(
+            {
+                "threshold": float(theta),
+                "classified": h + e,
+                "hits": h,
+                "errors": e,
+                "hit_rate": hit_rate,
+                "error_rate": error_rate,
+                "ratio": ratio,
+                "ratio_low": lows[i],
+                "ratio_high": highs[i],
+                "precision": _div(h, h + e),
+            }
+        )
+    best = max(
+        (r for r in rows if r["ratio"] is not None),
+        key=lambda r: r["ratio"],  # max() keeps the first: the lowest θ among equal ratios
+        default=None,
+    )
+    bins = np.linspace(0, 1, HISTOGRAM_BINS + 1)
+    return {
+        "rows": rows,
+        "best_threshold": best["threshold"] if best else None,
+        "best_ratio": best["ratio"] if best else None,
+        "mean_probability_hits": float(p[hit].mean()) if hits0 else None,
+        "mean_probability_misses": float(p[~hit].mean()) if errors0 else None,
+        "items": int(len(o.item_ids)),
+        "decided": int(decided.sum()),
+        "ties": int((o.outcome == TIE).sum()),
+        "pending": int((o.outcome == PENDING).sum()),
+        "step": step,
+        "histogram": {
+            "bins": [float(b) for b in bins],
+            "hits": np.histogram(p[hit], bins=bins)[0].tolist(),
+            "misses": np.histogram(p[~hit], bins=bins)[0].tolist(),
+        },
+    }
+
+
+def classes_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
+    """Per sampled label: frequency in the whole run (one SQL aggregate), sampled, hits,
+    misses, accuracy = hits / (hits + misses) with its 95 % Wilson interval."""
+    o = outcomes or sample_outcomes(sample=sample)
+    label_ids = sorted(o.labels)
+    frequency = dict(
+        Prediction.objects.filter(run_id=sample.run_id, label_id__in=label_ids)
+        .order_by()
+        .values("label_id")
+        .annotate(n=Count("id"))
+        .values_list("label_id", "n")
+    )
+    rows = []
+    for label_id in label_ids:
+        mine = o.label_id == label_id
+        hits = int((mine & (o.outcome == HIT)).sum())
+        misses = int((mine & (o.outcome == MISS)).sum())
+        low, high = wilson(hits, hits + misses)
+        name, key = o.labels[label_id]
+        rows.append(
+            {
+                "label": name,
+                "label_key": key,
+                "label_id": label_id,
+                "frequency": frequency.get(label_id, 0),
+                "sampled": int(mine.sum()),
+                "hits": hits,
+                "misses": misses,
+                "ties": int((mine & (o.outcome == TIE)).sum()),
+                "accuracy": _div(hits, hits + misses),
+                "accuracy_low": low,
+                "accuracy_high": high,
+            }
+        )
+    rows.sort(key=lambda r: (-r["frequency"], r["label_key"]))
+    return {"rows": rows}
+
+
+def cohen_kappa(a: list, b: list) -> float | None:
+    """Cohen's kappa of two raters over the same items; None when undefined (chance
+    agreement 1, e.g. both always say hit)."""
+    n = len(a)
+    if n == 0:
+        return None
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
+    """Krippendorff's alpha (nominal, hit/miss; skips are missing values) over the items with
+    two or more hit/miss verdicts, and Cohen's kappa for every pair of annotators over the
+    items both judged hit or miss. `items` is the number of items that enter alpha."""
+    import krippendorff
+
+    o = outcomes or sample_outcomes(sample=sample)
+    judged: dict[int, dict[int, int]] = defaultdict(dict)  # item -> annotator -> 1 hit / 0 miss
+    for sample_item_id, annotator_id, value, _corrected, _updated in o.verdicts:
+        if value != SKIP:
+            judged[sample_item_id][annotator_id] = 1 if value == HIT else 0
+    multi = sorted(item for item, votes in judged.items() if len(votes) >= 2)
+    annotators = sorted(o.usernames, key=lambda a: o.usernames[a])
+    alpha = None
+    if multi:
+        position = {a: i for i, a in enumerate(annotators)}
+        data = np.full((len(annotators), len(multi)), np.nan)
+        for j, item in enumerate(multi):
+            for annotator_id, v in judged[item].items():
+                data[position[annotator_id], j] = v
+        value = krippendorff.alpha(
+            reliability_data=data, level_of_measurement="nominal", value_domain=[0, 1]
+        )
+        alpha = None if math.isnan(value) else float(value)
+    pairs = []
+    for a, b in combinations(annotators, 2):
+        shared = [votes for votes in judged.values() if a in votes and b in votes]
+        va, vb = [v[a] for v in shared], [v[b] for v in shared]
+        pairs.append(
+            {
+                "a": o.usernames[a],
+                "b": o.usernames[b],
+                "kappa": cohen_kappa(va, vb),
+                "items": len(shared),
+                "agreement": _div(sum(x == y for x, y in zip(va, vb, strict=True)), len(shared)),
+            }
+        )
+    return {"alpha": alpha, "items": len(multi), "pairs": pairs}
+
+
+def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
+    """Progress per annotator (verdict counts) and per label (items started, complete =
+    as many verdicts as wanted, decided by majority, ties)."""
+    o = outcomes or sample_outcomes(sample=sample)
+    per_annotator: dict[int, Counter] = defaultdict(Counter)
+    last: dict[int, Any] = {}
+    count = np.zeros(len(o.item_ids), dtype=np.int64)
+    index = {int(pk): i for i, pk in enumerate(o.item_ids)}
+    for sample_item_id, annotator_id, value, corrected, updated in o.verdicts:
+        per_annotator[annotator_id][value] += 1
+        per_annotator[annotator_id]["corrected"] += corrected is not None
+        last[annotator_id] = max(last.get(annotator_id, updated), updated)
+        count[index[sample_item_id]] += 1
+    annotators = [
+        {
+            "annotator": o.usernames[a],
+            "verdicts": c[HIT] + c[MISS] + c[SKIP],
+            "hits": c[HIT],
+            "misses": c[MISS],
+            "skips": c[SKIP],
+            "corrected": c["corrected"],
+            "last": last[a].isoformat(),
+        }
+        for a, c in sorted(per_annotator.items(), key=lambda kv: o.usernames[kv[0]])
+    ]
+    labels = []
+    for label_id, (name, _key) in sorted(o.labels.items(), key=lambda kv: kv[1][1]):
+        mine = o.label_id == label_id
+        labels.append(
+            {
+                "label": name,
+                "items": int(mine.sum()),
+                "started": int((mine & (count > 0)).sum()),
+                "complete": int((mine & (count >= o.wanted)).sum()),
+                "decided": int((mine & o.decided).sum()),
+                "ties": int((mine & (o.outcome == TIE)).sum()),
+                "verdicts": int(count[mine].sum()),
+            }
+        )
+    return {
+        "verdicts": len(o.verdicts),
+        "wanted": int(o.wanted.sum()),
+        "items": int(len(o.item_ids)),
+        "complete": int((count >= o.wanted).sum()) if len(count) else 0,
+        "annotators": annotators,
+        "labels": labels,
+    }
+
+
+def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
+    """What the verdicts of ALL samples of the dataset (same taxonomy) say, per item:
+    (labels known true, labels known false). A majority hit confirms the predicted label; a
+    majority miss makes it false and, with a corrected label (the most common correction),
+    gives the true label. One query."""
+    rows = Verdict.objects.filter(
+        sample_item__sample__run__dataset_id=dataset_id,
+        sample_item__sample__run__taxonomy_id=taxonomy_id,
+    ).values_list(
+        "sample_item_id", "sample_item__prediction__item_id", "sample_item__prediction__label_id",
+        "value", "corrected_label_id",
+    )  # fmt: skip
+    votes: dict[int, list] = {}
+    for sample_item_id, item_id, label_id, value, corrected in rows:
+        entry = votes.setdefault(sample_item_id, [item_id, label_id, 0, 0, Counter()])
+        if value == HIT:
+            entry[2] += 1
+        elif value == MISS:
+            entry[3] += 1
+            if corrected is not None:
+                entry[4][corrected] += 1
+    facts: dict[int, tuple[set, set]] = defaultdict(lambda: (set(), set()))
+    for item_id, label_id, hits, misses, corrections in votes.values():
+        outcome = _majority(hits, misses)
+        true, false = facts[item_id]
+        if outcome == HIT:
+            true.add(label_id)
+        elif outcome == MISS:
+            false.add(label_id)
+            top = corrections.most_common(2)
+            if top and (len(top) == 1 or top[0][1] > top[1][1]):
+                true.add(top[0][0])
+    return facts
+
+
+def runs_score(*, sample: Sample) -> dict[str, Any]:
+    """Score every run on the sample's dataset with the same taxonomy against all verdicts
+    collected so far, without new annotation. An item is covered for a run when the facts
+    decide its prediction: correct when the label is the item's one known true label, wrong
+    when it is known false (or another label is known true). Three queries."""
+    facts = _facts(dataset_id=sample.run.dataset_id, taxonomy_id=sample.run.taxonomy_id)
+    runs = list(
+        ClassificationRun.objects.filter(
+            dataset_id=sample.run.dataset_id, taxonomy_id=sample.run.taxonomy_id
+        )
+        .order_by("id")
+        .values_list("id", "name", "model", "ensemble", "status")
+    )
+    run_ids = [r[0] for r in runs]
+    predictions = (
+        Prediction.objects.filter(run_id__in=run_ids, item_id__in=list(facts)).values_list(
+            "run_id", "item_id", "label_id"
+        )
+        if facts and run_ids
+        else []
+    )
+    covered: Counter = Counter()
+    correct: Counter = Counter()
+    for run_id, item_id, label_id in predictions:
+        true, false = facts[item_id]
+        if len(true) == 1:
+            covered[run_id] += 1
+            correct[run_id] += label_id in true
+        elif label_id in false or (true and label_id not in true):
+            covered[run_id] += 1  # known wrong (several conflicting true labels otherwise)
+    rows = []
+    for run_id, name, model, ensemble, status in runs:
+        low, high = wilson(correct[run_id], covered[run_id])
+        rows.append(
+            {
+                "run": run_id,
+                "name": name or f"run {run_id}",
+                "model": model,
+                "ensemble": ensemble,
+                "status": status,
+                "current": run_id == sample.run_id,
+                "covered": covered[run_id],
+                "correct": correct[run_id],
+                "accuracy": _div(correct[run_id], covered[run_id]),
+                "accuracy_low": low,
+                "accuracy_high": high,
+            }
+        )
+    return {"items": len(facts), "rows": rows}
+
+
+def dashboard_build(*, sample: Sample, step: float = DEFAULT_STEP) -> dict[str, Any]:
+    """Everything the dashboard shows, from one load of the sample (constant query count)."""
+    outcomes = sample_outcomes(sample=sample)
+    return {
+        "thresholds": thresholds_table(sample=sample, step=step, outcomes=outcomes),
+        "classes": classes_table(sample=sample, outcomes=outcomes),
+        "agreement": agreement_table(sample=sample, outcomes=outcomes),
+        "progress": progress_table(sample=sample, outcomes=outcomes),
+        "scores": runs_score(sample=sample),
+    }
