@@ -1,28 +1,106 @@
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from annotate.accounts.roles import get_dataset_for_user, role_on
-from annotate.datasets.models import Dataset
+from annotate.datasets.images import (
+    DEFAULT_THUMBNAIL_SIZE,
+    THUMBNAIL_SIZES,
+    WEB_TYPES,
+    image_reencoded_png,
+    item_image_path,
+    thumbnail_file,
+)
+from annotate.datasets.models import Item
+from annotate.datasets.paths import UnsafePath
+from annotate.datasets.selectors import (
+    datasets_for_user,
+    get_item_for_user,
+    item_counts_by_status,
+    items_of_dataset,
+)
+
+GALLERY_PAGE_SIZE = 48
 
 
 @login_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    datasets = Dataset.objects.for_user(request.user).annotate(item_count=Count("items"))
+    datasets = datasets_for_user(request.user)
     return render(request, "datasets/dataset_list.html", {"datasets": datasets})
 
 
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = get_dataset_for_user(request.user, pk)
+    status = request.GET.get("status") or None
+    paginator = Paginator(items_of_dataset(dataset, status=status), GALLERY_PAGE_SIZE)
+    counts = item_counts_by_status(dataset)
     return render(
         request,
         "datasets/dataset_detail.html",
         {
             "dataset": dataset,
             "role": role_on(request.user, dataset),
-            "item_count": dataset.items.count(),
+            "item_count": sum(counts.values()),
+            "status_counts": [(s, Item.Status(s).label, n) for s, n in counts.items()],
+            "status": status if status in counts else None,
+            "page": paginator.get_page(request.GET.get("page")),
             "runs": dataset.runs.select_related("taxonomy")[:50],
         },
     )
+
+
+def _image_headers(response: HttpResponse) -> HttpResponse:
+    # Never let a browser guess a type (an HTML file named .jpg stays an image) and never run
+    # anything from an image response.
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@login_required
+def item_image(request: HttpRequest, pk: int) -> HttpResponse:
+    """The item's original image (re-encoded as PNG when browsers cannot show its format)."""
+    item = get_item_for_user(request.user, pk)
+    if item.status != Item.Status.OK:
+        raise Http404("No image for this item")
+    try:
+        path = item_image_path(item)
+        if item.image_format in WEB_TYPES:
+            # FileResponse closes the file once it has been sent.
+            handle = open(path, "rb")  # noqa: SIM115
+            response = FileResponse(handle, content_type=WEB_TYPES[item.image_format])
+        else:
+            response = HttpResponse(image_reencoded_png(path), content_type="image/png")
+    except (UnsafePath, OSError):
+        raise Http404("No image for this item") from None
+    return _image_headers(response)
+
+
+@require_GET
+@login_required
+def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A cached JPEG thumbnail; `?size=` is one of THUMBNAIL_SIZES."""
+    item = get_item_for_user(request.user, pk)
+    try:
+        size = int(request.GET.get("size", DEFAULT_THUMBNAIL_SIZE))
+    except ValueError:
+        size = -1
+    if size not in THUMBNAIL_SIZES:
+        return HttpResponse(
+            f"size must be one of {', '.join(map(str, THUMBNAIL_SIZES))}",
+            status=400,
+            content_type="text/plain",
+        )
+    if item.status != Item.Status.OK:
+        raise Http404("No image for this item")
+    try:
+        path = thumbnail_file(item, size)
+    except (UnsafePath, OSError):
+        raise Http404("No image for this item") from None
+    handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    return _image_headers(FileResponse(handle, content_type="image/jpeg"))

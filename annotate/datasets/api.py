@@ -1,0 +1,103 @@
+"""REST API for datasets and their items (read-only; imports go through commands/console).
+
+Every queryset is filtered by membership: another dataset's id answers 404."""
+
+from collections import defaultdict
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.accounts.roles import get_dataset_for_user, is_global_admin, role_on
+from annotate.datasets.models import Dataset, Item, Membership, Role
+from annotate.datasets.selectors import datasets_for_user, items_of_dataset
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    item_count = serializers.IntegerField(read_only=True)
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "kind", "item_count", "role", "created", "updated"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_role(self, dataset: Dataset) -> str | None:
+        roles = self.context.get("roles")
+        if roles is not None:
+            return roles[dataset.pk]
+        return role_on(self.context["request"].user, dataset)
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = [
+            "id",
+            "external_id",
+            "caption",
+            "status",
+            "status_reason",
+            "width",
+            "height",
+            "image_format",
+            "metadata",
+            "image_url",
+            "thumbnail_url",
+        ]
+
+    def _url(self, name: str, item: Item) -> str | None:
+        if item.status != Item.Status.OK:
+            return None
+        return self.context["request"].build_absolute_uri(reverse(name, args=[item.pk]))
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_image_url(self, item: Item) -> str | None:
+        return self._url("item-image", item)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail_url(self, item: Item) -> str | None:
+        return self._url("item-thumbnail", item)
+
+
+class DatasetViewSet(viewsets.ReadOnlyModelViewSet):
+    """Datasets the caller is a member of (all of them for admins)."""
+
+    serializer_class = DatasetSerializer
+
+    def get_queryset(self):
+        return datasets_for_user(self.request.user)
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if self.action == "list":
+            # One query for every row's role instead of one per row.
+            user = self.request.user
+            if is_global_admin(user):
+                context["roles"] = defaultdict(lambda: Role.ADMIN)
+            else:
+                context["roles"] = dict(
+                    Membership.objects.filter(user=user).values_list("dataset_id", "role")
+                )
+        return context
+
+    @extend_schema(
+        responses=ItemSerializer(many=True),
+        parameters=[
+            OpenApiParameter("status", str, enum=Item.Status.values, description="only these"),
+        ],
+    )
+    @action(detail=True, methods=["get"], serializer_class=ItemSerializer)
+    def items(self, request: Request, pk: str | None = None) -> Response:
+        """The dataset's items, paginated (`?limit=&offset=`), optionally `?status=`."""
+        dataset = get_dataset_for_user(request.user, pk)
+        page = self.paginate_queryset(items_of_dataset(dataset, status=request.GET.get("status")))
+        serializer = ItemSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)

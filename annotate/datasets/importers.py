@@ -1,0 +1,465 @@
+"""Dataset import: a folder of images plus captions, as one transaction of bulk upserts.
+
+Used by `manage.py import_dataset`, the admin console and the tests: one function,
+`dataset_import`, several front doors.
+
+Formats (DESIGN.md): images anywhere under FOLDER (external id = the path relative to FOLDER,
+with `/` separators); captions from a CSV (`filename,caption`), a JSONL
+(`{"filename": ..., "caption": ...}`) or, without a captions file, sidecar `.txt` files with the
+image's stem next to the image (the InstaCities1M layout).
+
+Only image headers are read (format and size, no pixel decoding). A cheap trailer check catches
+truncated JPEG/PNG/GIF/WebP files; files Pillow cannot identify, empty files and images with
+more than SIEVE_MAX_IMAGE_PIXELS pixels become items with status `unreadable` and a reason.
+"""
+
+import csv
+import io
+import json
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from PIL import Image, UnidentifiedImageError
+
+from annotate.datasets.models import Dataset, Item
+from annotate.datasets.paths import UnsafePath, safe_path
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+BATCH_SIZE = 2000
+MAX_EXAMPLES = 20  # how many offending rows a report lists by name
+UNREADABLE = Item.Status.UNREADABLE
+NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+
+Progress = Callable[[int, int], None]
+
+
+class DatasetImportError(ValueError):
+    """The import cannot start (bad name, missing folder, folder outside the roots, bad file).
+
+    Nothing has been written when it is raised."""
+
+
+@dataclass
+class CaptionReport:
+    """What reading a captions source found, beyond the captions themselves."""
+
+    source: str = "none"  # csv | jsonl | sidecar | none
+    rows: int = 0
+    missing_images: int = 0  # rows naming an image that is not in the folder
+    missing_examples: list[str] = field(default_factory=list)
+    duplicates: int = 0  # rows repeating an earlier filename (the last row wins)
+    duplicate_examples: list[str] = field(default_factory=list)
+    bad_rows: int = 0  # rows that could not be parsed (line numbers in bad_examples)
+    bad_examples: list[str] = field(default_factory=list)
+    undecodable_rows: int = 0  # rows with non-UTF-8 bytes (replaced by U+FFFD)
+    undecodable_examples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    dataset_id: int
+    dataset: str
+    folder: str
+    images: int
+    created: int
+    updated: int
+    ok: int
+    unreadable: int
+    captioned: int
+    stale: int  # items of an earlier import whose image is gone (now status "missing")
+    seconds: float
+    captions: CaptionReport
+    unreadable_examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        c = self.captions
+        parts = [
+            f"{self.dataset}: {self.images} images ({self.created} new, {self.updated} updated),",
+            f"{self.unreadable} unreadable, {self.captioned} with captions ({c.source})",
+        ]
+        if self.stale:
+            parts.append(f", {self.stale} no longer in the folder")
+        if c.missing_images:
+            parts.append(f", {c.missing_images} caption rows without an image")
+        if c.duplicates:
+            parts.append(f", {c.duplicates} duplicate caption rows (last wins)")
+        if c.bad_rows:
+            parts.append(f", {c.bad_rows} unparseable caption rows")
+        if c.undecodable_rows:
+            parts.append(f", {c.undecodable_rows} caption rows with non-UTF-8 bytes")
+        return " ".join(parts[:2]) + "".join(parts[2:]) + f" in {self.seconds:.1f}s"
+
+
+# --- scanning and probing ----------------------------------------------------------------
+
+
+def scan_folder(folder: Path) -> tuple[list[str], set[str]]:
+    """Image paths (relative, `/`-separated, sorted) and sidecar `.txt` paths under `folder`.
+
+    Hidden files and folders are skipped; symlinked folders are not followed (a symlinked file
+    is listed, and `probe_image` refuses it when it points outside the folder)."""
+    images: list[str] = []
+    texts: set[str] = set()
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        with os.scandir(folder / rel_dir if rel_dir else folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                    continue
+                ext = os.path.splitext(entry.name)[1].lower()
+                if ext in IMAGE_EXTENSIONS:
+                    images.append(rel)
+                elif ext == ".txt":
+                    texts.add(rel)
+    images.sort()
+    return images, texts
+
+
+def _trailer_problem(fmt: str, tail: bytes) -> str:
+    """A reason when the file's last bytes show it was cut short; empty when they look fine."""
+    if fmt in ("JPEG", "MPO"):
+        # JPEG ends with the EOI marker; 0xFFD9 cannot occur inside entropy-coded data, so a
+        # file cut in its scan data has none in its tail (some cameras append a few bytes).
+        return "" if b"\xff\xd9" in tail else "truncated JPEG (no end-of-image marker)"
+    if fmt == "PNG":
+        return "" if b"IEND" in tail else "truncated PNG (no IEND chunk)"
+    if fmt == "GIF":
+        return "" if tail.rstrip(b"\x00").endswith(b";") else "truncated GIF (no trailer)"
+    return ""  # WebP is checked against its RIFF header in probe_image
+
+
+def probe_image(path: Path, *, max_pixels: int | None = None) -> dict:
+    """Format, size and status of one image file, reading only its header and last bytes."""
+    max_pixels = max_pixels or settings.SIEVE_MAX_IMAGE_PIXELS
+    result = {"status": Item.Status.OK, "reason": "", "width": None, "height": None, "fmt": ""}
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return {**result, "status": Item.Status.UNREADABLE, "reason": "empty file"}
+            fh.seek(max(size - 1024, 0))
+            tail = fh.read()
+            fh.seek(0)
+            with Image.open(fh) as im:
+                width, height = im.size
+                fmt = im.format or ""
+            if fmt == "WEBP":
+                # RIFF header: bytes 4-8 hold the file size minus 8.
+                fh.seek(4)
+                declared = int.from_bytes(fh.read(4), "little") + 8
+                if declared > size:
+                    return {
+                        **result,
+                        "status": Item.Status.UNREADABLE,
+                        "reason": "truncated WebP (shorter than its header says)",
+                        "fmt": fmt,
+                    }
+    except Image.DecompressionBombError as exc:
+        return {**result, "status": UNREADABLE, "reason": f"decompression bomb: {exc}"}
+    except UnidentifiedImageError:
+        return {**result, "status": UNREADABLE, "reason": "not an image Pillow can read"}
+    except (OSError, SyntaxError, ValueError) as exc:
+        return {**result, "status": UNREADABLE, "reason": f"unreadable: {exc}"[:500]}
+    result.update(width=width, height=height, fmt=fmt)
+    if width * height > max_pixels:
+        result.update(
+            status=Item.Status.UNREADABLE,
+            reason=f"decompression bomb: {width}x{height} pixels exceeds "
+            f"SIEVE_MAX_IMAGE_PIXELS={max_pixels}",
+        )
+        return result
+    problem = _trailer_problem(fmt, tail)
+    if problem:
+        result.update(status=Item.Status.UNREADABLE, reason=problem)
+    return result
+
+
+# --- captions ----------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """UTF-8 text (BOM dropped); invalid bytes become U+FFFD. Second value: was it clean?"""
+    try:
+        return data.decode("utf-8-sig"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8-sig", errors="replace"), False
+
+
+def _normalise_name(name: str) -> str:
+    name = name.strip().replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _add_example(examples: list[str], value: str) -> None:
+    if len(examples) < MAX_EXAMPLES:
+        examples.append(value[:200])
+
+
+def _caption_rows_csv(text: str, report: CaptionReport) -> Iterable[tuple[int, str, str, dict]]:
+    csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    first = True
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if first:
+            first = False
+            lowered = [c.strip().lower() for c in row]
+            if len(lowered) >= 2 and lowered[0] in ("filename", "file", "image", "path"):
+                header = lowered  # an optional header row; extra named columns -> metadata
+                continue
+        if len(row) < 2 or (len(row) > 2 and header is None):
+            report.bad_rows += 1
+            _add_example(report.bad_examples, f"line {line}: expected 2 columns, got {len(row)}")
+            continue
+        extra = {}
+        if header is not None and len(row) > 2:
+            extra = {h: v for h, v in zip(header[2:], row[2:], strict=False) if h}
+        yield line, row[0], row[1], extra
+
+
+def _caption_rows_jsonl(text: str, report: CaptionReport) -> Iterable[tuple[int, str, str, dict]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            report.bad_rows += 1
+            _add_example(report.bad_examples, f"line {number}: invalid JSON ({exc.msg})")
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("filename"), str):
+            report.bad_rows += 1
+            _add_example(report.bad_examples, f'line {number}: no "filename" string')
+            continue
+        caption = obj.get("caption", "")
+        if not isinstance(caption, str):
+            caption = "" if caption is None else str(caption)
+        extra = {k: v for k, v in obj.items() if k not in ("filename", "caption")}
+        yield number, obj["filename"], caption, extra
+
+
+def read_captions(
+    path: Path, images: set[str]
+) -> tuple[dict[str, str], dict[str, dict], CaptionReport]:
+    """Captions (and extra metadata) by external id from a CSV or JSONL file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetImportError(f"cannot read captions file {str(path)!r}: {exc}") from None
+    text, _clean = _decode(data)
+    suffix = path.suffix.lower()
+    stripped = text.lstrip()
+    is_jsonl = suffix in (".jsonl", ".ndjson", ".json") or (
+        suffix != ".csv" and stripped.startswith("{")
+    )
+    report = CaptionReport(source="jsonl" if is_jsonl else "csv")
+    rows = _caption_rows_jsonl(text, report) if is_jsonl else _caption_rows_csv(text, report)
+    captions: dict[str, str] = {}
+    metadata: dict[str, dict] = {}
+    for line, raw_name, caption, extra in rows:
+        report.rows += 1
+        name = _normalise_name(raw_name)
+        if "\ufffd" in caption or "\ufffd" in raw_name:
+            report.undecodable_rows += 1
+            _add_example(report.undecodable_examples, f"line {line}: {name}")
+        if name not in images:
+            report.missing_images += 1
+            _add_example(report.missing_examples, f"line {line}: {name}")
+            continue
+        if name in captions:
+            report.duplicates += 1
+            _add_example(report.duplicate_examples, f"line {line}: {name}")
+        captions[name] = caption
+        if extra:
+            metadata[name] = extra
+    return captions, metadata, report
+
+
+def read_sidecars(
+    folder: Path, images: list[str], texts: set[str]
+) -> tuple[dict[str, str], CaptionReport]:
+    """InstaCities1M layout: `city/123.jpg` takes its caption from `city/123.txt`."""
+    report = CaptionReport(source="sidecar" if texts else "none")
+    captions: dict[str, str] = {}
+    if not texts:
+        return captions, report
+    for rel in images:
+        sidecar = os.path.splitext(rel)[0] + ".txt"
+        if sidecar not in texts:
+            continue
+        try:
+            text, clean = _decode((folder / sidecar).read_bytes())
+        except OSError as exc:
+            report.bad_rows += 1
+            _add_example(report.bad_examples, f"{sidecar}: {exc}")
+            continue
+        report.rows += 1
+        if not clean:
+            report.undecodable_rows += 1
+            _add_example(report.undecodable_examples, sidecar)
+        captions[rel] = text.strip()
+    return captions, report
+
+
+# --- the import --------------------------------------------------------------------------
+
+
+def resolve_import_folder(folder: str | Path) -> Path:
+    try:
+        return safe_path(folder, kind="dir")
+    except UnsafePath as exc:
+        raise DatasetImportError(f"image folder {exc}") from None
+
+
+def dataset_import(
+    *,
+    name: str,
+    folder: str | Path,
+    captions: str | Path | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Create or update dataset `name` from the images under `folder`.
+
+    Re-importing upserts by (dataset, external id): items are updated, never duplicated;
+    items whose image disappeared get status `missing`. Items without a new caption keep the
+    one they had. Everything is written in one transaction.
+    """
+    started = time.monotonic()
+    if not NAME_RE.match(name or ""):
+        raise DatasetImportError(
+            f"dataset name {name!r} must be letters, digits, '-' or '_' (a slug)"
+        )
+    root = resolve_import_folder(folder)
+    existing_ds = Dataset.objects.filter(name=name).first()
+    if existing_ds is not None and existing_ds.kind != Dataset.Kind.IMAGES:
+        raise DatasetImportError(f"dataset {name!r} is a {existing_ds.kind} dataset")
+    captions_path = Path(captions).expanduser().resolve() if captions else None
+    if captions_path is not None and not captions_path.is_file():
+        raise DatasetImportError(f"captions file {str(captions)!r} does not exist")
+
+    images, texts = scan_folder(root)
+    image_set = set(images)
+    if captions_path is not None:
+        new_captions, new_metadata, report = read_captions(captions_path, image_set)
+    else:
+        new_captions, report = read_sidecars(root, images, texts)
+        new_metadata = {}
+
+    probes: list[dict] = []
+    total = len(images)
+    with warnings.catch_warnings():
+        # We apply our own pixel limit; Pillow's (global) warning would only add noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for index, rel in enumerate(images, start=1):
+            path = root / rel
+            if path.is_symlink():
+                try:
+                    safe_path(rel, base=root)
+                except UnsafePath:
+                    probes.append(
+                        {
+                            "status": Item.Status.UNREADABLE,
+                            "reason": "symbolic link pointing outside the dataset folder",
+                            "width": None,
+                            "height": None,
+                            "fmt": "",
+                        }
+                    )
+                    continue
+            probes.append(probe_image(path))
+            if progress and (index % 500 == 0 or index == total):
+                progress(index, total)
+    if progress and not total:
+        progress(0, 0)
+
+    with transaction.atomic():
+        dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"image_root": str(root)})
+        if dataset.image_root != str(root):
+            dataset.image_root = str(root)
+            dataset.save(update_fields=["image_root", "updated"])
+        fields = ("external_id", "caption", "metadata")
+        previous = {eid: (cap, meta) for eid, cap, meta in dataset.items.values_list(*fields)}
+        rows = []
+        unreadable_examples: list[str] = []
+        for rel, probe in zip(images, probes, strict=True):
+            old_caption, old_meta = previous.get(rel, ("", {}))
+            meta = {**(old_meta or {}), **new_metadata.get(rel, {})}
+            if probe["status"] != Item.Status.OK:
+                _add_example(unreadable_examples, f"{rel}: {probe['reason']}")
+            rows.append(
+                Item(
+                    dataset=dataset,
+                    external_id=rel,
+                    image_path=rel,
+                    caption=new_captions.get(rel, old_caption),
+                    metadata=meta,
+                    status=probe["status"],
+                    status_reason=probe["reason"][:500],
+                    width=probe["width"],
+                    height=probe["height"],
+                    image_format=probe["fmt"],
+                )
+            )
+        Item.objects.bulk_create(
+            rows,
+            batch_size=BATCH_SIZE,
+            update_conflicts=True,
+            unique_fields=["dataset", "external_id"],
+            update_fields=[
+                "image_path",
+                "caption",
+                "metadata",
+                "status",
+                "status_reason",
+                "width",
+                "height",
+                "image_format",
+            ],
+        )
+        gone = [eid for eid in previous if eid not in image_set]
+        stale = 0
+        for start in range(0, len(gone), BATCH_SIZE):
+            stale += (
+                dataset.items.filter(external_id__in=gone[start : start + BATCH_SIZE])
+                .exclude(image_path="")
+                .update(status=Item.Status.MISSING, status_reason="image not found at last import")
+            )
+        dataset.save(update_fields=["updated"])
+
+    unreadable = sum(1 for p in probes if p["status"] != Item.Status.OK)
+    created = sum(1 for rel in images if rel not in previous)
+    return ImportResult(
+        dataset_id=dataset.pk,
+        dataset=dataset.name,
+        folder=str(root),
+        images=total,
+        created=created,
+        updated=total - created,
+        ok=total - unreadable,
+        unreadable=unreadable,
+        captioned=sum(1 for rel in images if rel in new_captions),
+        stale=stale,
+        seconds=round(time.monotonic() - started, 3),
+        captions=report,
+        unreadable_examples=unreadable_examples,
+    )
