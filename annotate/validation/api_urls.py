@@ -1,8 +1,18 @@
 from django.urls import path
 
-from annotate.validation import api_metrics
+from annotate.validation import api, api_metrics
 
 urlpatterns: list = [
+    # Samples, assignment and verdicts (helper C).
+    path("runs/<int:pk>/samples/", api.run_samples, name="api-run-samples"),
+    path("samples/", api.sample_list, name="api-sample-list"),
+    path("samples/<int:pk>/", api.sample_detail, name="api-sample-detail"),
+    path("samples/<int:pk>/items/", api.sample_items, name="api-sample-items"),
+    path("samples/<int:pk>/next/", api.sample_next, name="api-sample-next"),
+    path("samples/<int:pk>/verdicts/", api.sample_verdicts, name="api-sample-verdicts"),
+    path("verdicts/", api.verdict_create, name="api-verdict-create"),
+    path("verdicts/<int:pk>/", api.verdict_detail, name="api-verdict-detail"),
+    path("verdicts/<int:pk>/undo/", api.verdict_undo_view, name="api-verdict-undo"),
     # Metrics of a sample (helper D).
     path("samples/<int:pk>/thresholds/", api_metrics.sample_thresholds, name="api-thresholds"),
     path("samples/<int:pk>/classes/", api_metrics.sample_classes, name="api-classes"),

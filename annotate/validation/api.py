@@ -1,0 +1,400 @@
+"""REST endpoints for samples, assignment and verdicts. Thin: input is checked by explicit
+serializers, the work is done by `sampling`, `assignment` and `services`."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.http import Http404
+from django.urls import NoReverseMatch, reverse
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, renderer_classes
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotate.accounts.roles import has_role
+from annotate.datasets.models import Role
+from annotate.taxonomies.models import Label
+from annotate.validation.assignment import (
+    annotator_progress,
+    get_sample_item_for_user,
+    sample_item_next,
+    sample_progress,
+)
+from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, SampleError, sample_draw
+from annotate.validation.selectors import get_sample_for_user, samples_for_user
+from annotate.validation.services import (
+    VerdictConflict,
+    VerdictError,
+    verdict_change,
+    verdict_record,
+    verdict_undo,
+)
+from classifier.selectors import get_run_for_user
+
+# ---------------------------------------------------------------- representations
+
+
+def _item_url(name: str, item_id: int, fallback: str) -> str:
+    # Image views belong to the datasets app; keep working (with the documented path) even
+    # where its URL names are not registered.
+    try:
+        return reverse(name, args=[item_id])
+    except NoReverseMatch:
+        return fallback.format(item_id)
+
+
+def image_url(item_id: int) -> str:
+    return _item_url("item-image", item_id, "/items/{}/image/")
+
+
+def thumbnail_url(item_id: int, size: int = 256) -> str:
+    return _item_url("item-thumbnail", item_id, "/items/{}/thumbnail/") + f"?size={size}"
+
+
+def sample_json(sample: Sample) -> dict:
+    return {
+        "id": sample.pk,
+        "run": sample.run_id,
+        "dataset": sample.run.dataset_id,
+        "taxonomy": sample.run.taxonomy_id,
+        "classes": sample.classes,
+        "per_class": sample.per_class,
+        "seed": sample.seed,
+        "redundancy": sample.redundancy,
+        "overlap": sample.overlap,
+        "min_probability": sample.min_probability,
+        "exclude_previous": sample.exclude_previous,
+        "blind": sample.blind,
+        "status": sample.status,
+        "created_by": sample.created_by.username if sample.created_by else None,
+        "created": sample.created,
+        "progress": sample_progress(sample=sample),
+    }
+
+
+def label_json(label: Label | None) -> dict | None:
+    if label is None:
+        return None
+    return {"id": label.pk, "key": label.key, "name": label.name}
+
+
+def suggestions(item: SampleItem, limit: int = 5) -> list[Label]:
+    """Likely right labels for a miss: the prediction's runners-up, best first."""
+    prediction = item.prediction
+    ids = []
+    for entry in prediction.top5 or []:
+        try:
+            label_id = int(entry[0])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if label_id != prediction.label_id and label_id not in ids:
+            ids.append(label_id)
+    found = Label.objects.in_bulk(ids[:limit])
+    return [found[i] for i in ids[:limit] if i in found]
+
+
+def next_item_json(item: SampleItem, lease_expires=None) -> dict:
+    """What an annotator sees of an item: never other people's verdicts; no probability when
+    the sample is blind."""
+    prediction = item.prediction
+    label = prediction.label
+    return {
+        "id": item.pk,
+        "sample": item.sample_id,
+        "position": item.position,
+        "item": prediction.item_id,
+        "external_id": prediction.item.external_id,
+        "caption": prediction.item.caption,
+        "label": label_json(label),
+        "prompt": label.prompt or item.sample.run.taxonomy.prompt_template.format(label.name),
+        "probability": None if item.sample.blind else prediction.probability,
+        "image_url": image_url(prediction.item_id),
+        "thumbnail_url": thumbnail_url(prediction.item_id),
+        "suggestions": [label_json(s) for s in suggestions(item)],
+        "lease_expires": lease_expires,
+    }
+
+
+def verdict_json(verdict: Verdict) -> dict:
+    return {
+        "id": verdict.pk,
+        "sample_item": verdict.sample_item_id,
+        "annotator": verdict.annotator.username,
+        "value": verdict.value,
+        "corrected_label": verdict.corrected_label_id,
+        "corrected_label_key": verdict.corrected_label.key if verdict.corrected_label else None,
+        "key": verdict.key,
+        "duration_ms": verdict.duration_ms,
+        "created": verdict.created,
+        "updated": verdict.updated,
+    }
+
+
+# ---------------------------------------------------------------- samples
+
+
+class SampleInput(serializers.Serializer):
+    classes = serializers.IntegerField(min_value=1, max_value=MAX_CLASSES, default=10)
+    per_class = serializers.IntegerField(min_value=1, max_value=MAX_PER_CLASS, default=100)
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, min_value=-(2**63), max_value=2**63 - 1
+    )
+    redundancy = serializers.IntegerField(min_value=1, max_value=20, default=1)
+    overlap = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
+    min_probability = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
+    exclude_previous = serializers.BooleanField(default=False)
+    blind = serializers.BooleanField(default=False)
+
+
+def _require_lead(user, sample_or_run_dataset) -> None:
+    if not has_role(user, sample_or_run_dataset, Role.LEAD):
+        raise PermissionDenied("Only leads and admins of this dataset may do this.")
+
+
+@api_view(["GET", "POST"])
+def run_samples(request: Request, pk: int) -> Response:
+    """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset)."""
+    run = get_run_for_user(request.user, pk)
+    if request.method == "GET":
+        samples = run.samples.select_related("run", "created_by")
+        return Response([sample_json(s) for s in samples])
+    _require_lead(request.user, run.dataset)
+    data = SampleInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    try:
+        sample = sample_draw(run=run, created_by=request.user, **data.validated_data)
+    except SampleError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(sample_json(sample), status=status.HTTP_201_CREATED)
+
+
+@api_view(["GET"])
+def sample_list(request: Request) -> Response:
+    samples = samples_for_user(request.user).select_related("run", "created_by")[:200]
+    return Response([sample_json(s) for s in samples])
+
+
+@api_view(["GET"])
+def sample_detail(request: Request, pk: int) -> Response:
+    return Response(sample_json(get_sample_for_user(request.user, pk)))
+
+
+@api_view(["GET"])
+def sample_items(request: Request, pk: int) -> Response:
+    """The frozen item list; `verdicts` (how many an item has) only for leads."""
+    sample = get_sample_for_user(request.user, pk)
+    lead = has_role(request.user, sample.run.dataset, Role.LEAD)
+    items = sample.items.select_related("prediction__item", "prediction__label").order_by(
+        "position"
+    )
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(items, request)
+    hide_probability = sample.blind and not lead
+    rows = []
+    for si in page:
+        row = {
+            "id": si.pk,
+            "position": si.position,
+            "external_id": si.prediction.item.external_id,
+            "label": si.prediction.label.key,
+            "probability": None if hide_probability else si.prediction.probability,
+            "wanted_verdicts": si.wanted_verdicts,
+        }
+        if lead:
+            row["verdicts"] = si.verdict_count
+        rows.append(row)
+    return paginator.get_paginated_response(rows)
+
+
+@api_view(["GET"])
+def sample_next(request: Request, pk: int) -> Response:
+    """Lease and return the caller's next item; 204 when nothing is left for them.
+    `?exclude=1,2` skips items the caller already holds (the page preloads one ahead)."""
+    sample = get_sample_for_user(request.user, pk)
+    try:
+        exclude = [int(x) for x in request.query_params.get("exclude", "").split(",") if x]
+    except ValueError:
+        return Response({"detail": "exclude must be item ids"}, status=400)
+    item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude[:50])
+    if item is None:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    item = SampleItem.objects.select_related(
+        "sample__run__taxonomy", "prediction__item", "prediction__label"
+    ).get(pk=item.pk)
+    body = next_item_json(item)
+    body["progress"] = {
+        "mine": annotator_progress(sample=sample, annotator=request.user),
+        **sample_progress(sample=sample),
+    }
+    return Response(body)
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        rows = data if isinstance(data, list) else [data]
+        out = io.StringIO()
+        if rows and isinstance(rows[0], dict):
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return out.getvalue().encode()
+
+
+EXPORT_FIELDS = (
+    "id",
+    "sample_item",
+    "position",
+    "external_id",
+    "label",
+    "probability",
+    "annotator",
+    "value",
+    "corrected_label",
+    "duration_ms",
+    "created",
+    "updated",
+)
+
+
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, CSVRenderer, BrowsableAPIRenderer])
+def sample_verdicts(request: Request, pk: int) -> Response:
+    """All verdicts of a sample, `?format=csv` or `?format=json` (leads and admins)."""
+    sample = get_sample_for_user(request.user, pk)
+    _require_lead(request.user, sample.run.dataset)
+    verdicts = (
+        Verdict.objects.filter(sample_item__sample=sample)
+        .select_related(
+            "annotator",
+            "corrected_label",
+            "sample_item__prediction__item",
+            "sample_item__prediction__label",
+        )  # fmt: skip
+        .order_by("sample_item__position", "id")
+    )
+    rows = [
+        {
+            "id": v.pk,
+            "sample_item": v.sample_item_id,
+            "position": v.sample_item.position,
+            "external_id": v.sample_item.prediction.item.external_id,
+            "label": v.sample_item.prediction.label.key,
+            "probability": v.sample_item.prediction.probability,
+            "annotator": v.annotator.username,
+            "value": v.value,
+            "corrected_label": v.corrected_label.key if v.corrected_label else "",
+            "duration_ms": v.duration_ms,
+            "created": v.created.isoformat(),
+            "updated": v.updated.isoformat(),
+        }
+        for v in verdicts
+    ]
+    response = Response(rows)
+    if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
+        response["Content-Disposition"] = f'attachment; filename="sample-{sample.pk}-verdicts.csv"'
+    return response
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+class VerdictInput(serializers.Serializer):
+    sample_item = serializers.IntegerField()
+    value = serializers.CharField(max_length=10)
+    corrected_label = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=200
+    )
+    key = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class VerdictChangeInput(serializers.Serializer):
+    value = serializers.CharField(max_length=10)
+    corrected_label = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=200
+    )
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+def _conflict(exc: VerdictConflict) -> Response:
+    return Response(
+        {"detail": str(exc), "verdict": verdict_json(exc.verdict)}, status=status.HTTP_409_CONFLICT
+    )
+
+
+@api_view(["POST"])
+def verdict_create(request: Request) -> Response:
+    """201 new verdict; 200 when the same `key` was already recorded (nothing changes); 409 with
+    the existing verdict when the caller already judged the item; 400 bad input; 404 when the
+    item is not in a dataset the caller works on."""
+    data = VerdictInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    fields = data.validated_data
+    item = get_sample_item_for_user(request.user, fields["sample_item"])
+    try:
+        verdict, created = verdict_record(
+            sample_item=item,
+            annotator=request.user,
+            value=fields["value"],
+            corrected_label=fields.get("corrected_label"),
+            key=fields.get("key", ""),
+            duration_ms=fields.get("duration_ms"),
+        )
+    except VerdictError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    except VerdictConflict as exc:
+        return _conflict(exc)
+    return Response(verdict_json(verdict), status=201 if created else 200)
+
+
+def _own_verdict(request: Request, pk: int) -> Verdict:
+    """Only one's own verdicts: everybody else's answer 404."""
+    verdict = (
+        Verdict.objects.select_related("sample_item__sample__run", "annotator", "corrected_label")
+        .filter(pk=pk, annotator=request.user)
+        .first()
+    )
+    if verdict is None:
+        raise Http404("No such verdict")
+    get_sample_item_for_user(request.user, verdict.sample_item_id)  # still a member?
+    return verdict
+
+
+@api_view(["GET", "PATCH", "DELETE"])
+def verdict_detail(request: Request, pk: int) -> Response:
+    verdict = _own_verdict(request, pk)
+    try:
+        if request.method == "DELETE":
+            verdict_undo(verdict=verdict)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if request.method == "PATCH":
+            data = VerdictChangeInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            verdict = verdict_change(verdict=verdict, **data.validated_data)
+    except VerdictError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(verdict_json(verdict))
+
+
+@api_view(["POST"])
+def verdict_undo_view(request: Request, pk: int) -> Response:
+    """Undo one's own verdict; answers the item again (leased back to the caller)."""
+    verdict = _own_verdict(request, pk)
+    try:
+        item = verdict_undo(verdict=verdict)
+    except VerdictError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    item = SampleItem.objects.select_related(
+        "sample__run__taxonomy", "prediction__item", "prediction__label"
+    ).get(pk=item.pk)
+    return Response(next_item_json(item))

@@ -1,0 +1,155 @@
+"""Which sample item an annotator sees next: one service for `GET /api/samples/{id}/next/` and
+the annotation page.
+
+Rules:
+- an item is offered only while `verdict_count + active leases of others < wanted_verdicts`,
+  so with one wanted verdict it is leased to one annotator at a time;
+- an annotator never gets an item they already judged (any value, skip included);
+- a lease lasts `SIEVE_LEASE_SECONDS` (default 300 s); an expired lease frees the slot;
+- an annotator may hold a few leases at once (the page shows one item and preloads the next);
+  asking again returns their oldest still-valid lease first, so a reload resumes the same item.
+
+Concurrency: candidates are locked with `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+two annotators never wait on or collide over one row. The lease count in that query comes from
+the statement's snapshot, which can be stale for a row whose lock was released a moment ago;
+so once a row is locked, its capacity is checked again with a fresh statement before leasing.
+On SQLite, `transaction_mode=IMMEDIATE` makes every transaction take the write lock first, so
+writers are serialized anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Least
+from django.http import Http404
+from django.utils import timezone
+
+from annotate.accounts.roles import has_role
+from annotate.datasets.models import Role
+from annotate.validation.models import Lease, Sample, SampleItem, Verdict
+
+BATCH = 8  # rows locked per attempt
+ATTEMPTS = 5
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "SIEVE_LEASE_SECONDS", 300))
+
+
+def get_sample_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> SampleItem:
+    """The sample item if the user has at least `minimum` role on its dataset; 404 otherwise."""
+    try:
+        item = SampleItem.objects.select_related(
+            "sample__run__dataset", "sample__run__taxonomy"
+        ).get(pk=pk)
+    except (SampleItem.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such sample item") from None
+    if not has_role(user, item.sample.run.dataset, minimum):
+        raise Http404("No such sample item")
+    return item
+
+
+def _others_leases(now, annotator) -> Subquery:
+    return Subquery(
+        Lease.objects.filter(sample_item=OuterRef("pk"), expires__gt=now)
+        .exclude(annotator=annotator)
+        .order_by()
+        .values("sample_item")
+        .annotate(n=Count("id"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
+def lease_grant(item: SampleItem, annotator, now) -> SampleItem:
+    """Lease (or extend the lease of) `item` to `annotator` from `now`."""
+    Lease.objects.update_or_create(
+        sample_item=item,
+        annotator=annotator,
+        defaults={"expires": now + timedelta(seconds=lease_seconds())},
+    )
+    return item
+
+
+def _has_room(item_id: int, annotator, now) -> bool:
+    """Fresh check (new statement, new snapshot) for a row this transaction has locked."""
+    verdicts = (
+        SampleItem.objects.filter(pk=item_id).values_list("verdict_count", "wanted_verdicts").get()
+    )
+    leases = (
+        Lease.objects.filter(sample_item_id=item_id, expires__gt=now)
+        .exclude(annotator=annotator)
+        .count()
+    )
+    return verdicts[0] + leases < verdicts[1]
+
+
+def sample_item_next(
+    *, sample: Sample, annotator, exclude: Iterable[int] = ()
+) -> SampleItem | None:
+    """Lease and return the annotator's next item of `sample`, or None when none is left.
+
+    `exclude` lists item ids the caller already holds (the item on screen), so that the page can
+    ask for the one to preload."""
+    if sample.status != Sample.Status.OPEN:
+        return None
+    exclude = [int(pk) for pk in exclude]
+    now = timezone.now()
+    judged = Verdict.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
+    leased = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"), expires__gt=now)
+    base = (
+        SampleItem.objects.filter(sample=sample, verdict_count__lt=F("wanted_verdicts"))
+        .exclude(pk__in=exclude)
+        .exclude(Exists(judged))
+    )
+    with transaction.atomic():
+        # 1. Resume: an item already leased to me (oldest lease first).
+        resumed = base.filter(Exists(leased)).order_by("position").first()
+        if resumed is not None:
+            return lease_grant(resumed, annotator, now)
+        # 2. A fresh item with room, locked without waiting on other annotators.
+        candidates = (
+            base.exclude(Exists(leased))
+            .annotate(others=Coalesce(_others_leases(now, annotator), Value(0)))
+            .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
+            .order_by("position")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        skipped: list[int] = []
+        for _ in range(ATTEMPTS):
+            batch = list(candidates.exclude(pk__in=skipped)[:BATCH])
+            if not batch:
+                return None
+            for item in batch:
+                if _has_room(item.pk, annotator, now):
+                    return lease_grant(item, annotator, now)
+                skipped.append(item.pk)
+    return None
+
+
+def lease_release(*, sample_item: SampleItem, annotator) -> None:
+    """Give an item back (the verdict service calls it once the annotator has judged it)."""
+    Lease.objects.filter(sample_item=sample_item, annotator=annotator).delete()
+
+
+def sample_progress(*, sample: Sample) -> dict:
+    """Counts for progress bars: items, wanted and given hit/miss verdicts, finished items."""
+    agg = SampleItem.objects.filter(sample=sample).aggregate(
+        items=Count("id"),
+        wanted=Coalesce(Sum("wanted_verdicts"), 0),
+        given=Coalesce(Sum(Least("verdict_count", "wanted_verdicts")), 0),
+        done=Count("id", filter=Q(verdict_count__gte=F("wanted_verdicts"))),
+    )
+    agg["percent"] = round(100 * agg["given"] / agg["wanted"], 1) if agg["wanted"] else 0.0
+    return agg
+
+
+def annotator_progress(*, sample: Sample, annotator) -> int:
+    """How many verdicts (skips included) the annotator gave on the sample."""
+    return Verdict.objects.filter(sample_item__sample=sample, annotator=annotator).count()

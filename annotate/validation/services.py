@@ -1,0 +1,176 @@
+"""Verdicts: record, change and undo. The API, the annotation page and the benchmark all call
+these functions; the views only translate their outcomes into status codes.
+
+`SampleItem.verdict_count` counts hit and miss verdicts (a skip means "someone else, please",
+so it does not use up one of the wanted verdicts). Every change to it happens with an F()
+update in the same transaction as the verdict row, after locking the item row, so concurrent
+annotators never lose or double a count.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.taxonomies.models import Label
+from annotate.validation.assignment import lease_grant, lease_release
+from annotate.validation.models import Sample, SampleItem, Verdict
+
+MAX_DURATION_MS = 24 * 3600 * 1000
+COUNTED = (Verdict.Value.HIT, Verdict.Value.MISS)
+
+
+class VerdictError(ValueError):
+    """Invalid input (bad value, label of another taxonomy, closed sample): HTTP 400."""
+
+
+class VerdictConflict(Exception):
+    """The annotator already judged this item (with another key): HTTP 409 with that verdict."""
+
+    def __init__(self, verdict: Verdict, message: str = "") -> None:
+        super().__init__(message or "you already gave a verdict on this item")
+        self.verdict = verdict
+
+
+def _check_value(value: str, corrected_label) -> None:
+    if value not in Verdict.Value.values:
+        raise VerdictError(f"value must be one of {', '.join(Verdict.Value.values)}")
+    if corrected_label not in (None, "") and value != Verdict.Value.MISS:
+        raise VerdictError("corrected_label goes only with a miss")
+
+
+def _check_duration(duration_ms) -> int | None:
+    if duration_ms in (None, ""):
+        return None
+    try:
+        duration = int(duration_ms)
+    except (TypeError, ValueError):
+        raise VerdictError("duration_ms must be an integer") from None
+    if not 0 <= duration <= MAX_DURATION_MS:
+        raise VerdictError("duration_ms is out of range")
+    return duration
+
+
+def label_resolve(*, sample_item: SampleItem, label) -> Label | None:
+    """A corrected label given as a Label, an id or a key; it must belong to the run's taxonomy."""
+    if label in (None, ""):
+        return None
+    taxonomy_id = sample_item.sample.run.taxonomy_id
+    if isinstance(label, Label):
+        found = label if label.taxonomy_id == taxonomy_id else None
+    else:
+        labels = Label.objects.filter(taxonomy_id=taxonomy_id)
+        text = str(label)
+        found = labels.filter(key=text).first()
+        if found is None and text.isdigit():
+            found = labels.filter(pk=int(text)).first()
+    if found is None:
+        raise VerdictError("corrected_label is not a label of this run's taxonomy")
+    return found
+
+
+def _check_open(sample: Sample) -> None:
+    if sample.status != Sample.Status.OPEN:
+        raise VerdictError("the sample is closed")
+
+
+def _count(item_id: int, delta: int) -> None:
+    if delta:
+        SampleItem.objects.filter(pk=item_id).update(verdict_count=F("verdict_count") + delta)
+
+
+def verdict_record(
+    *,
+    sample_item: SampleItem,
+    annotator,
+    value: str,
+    corrected_label=None,
+    key: str = "",
+    duration_ms: int | None = None,
+) -> tuple[Verdict, bool]:
+    """Record the annotator's verdict on an item; returns (verdict, created).
+
+    - the same idempotency `key` again (same item): no-op, returns the first verdict;
+    - a verdict already there with another key (or none): raises VerdictConflict;
+    - a verdict whose lease expired meanwhile is still kept: each annotator has their own row,
+      so it can never overwrite another annotator's verdict.
+    """
+    _check_value(value, corrected_label)
+    key = (key or "").strip()
+    if len(key) > 100:
+        raise VerdictError("key is longer than 100 characters")
+    duration = _check_duration(duration_ms)
+    label = label_resolve(sample_item=sample_item, label=corrected_label)
+    _check_open(sample_item.sample)
+
+    with transaction.atomic():
+        # One writer per item at a time: repeated and concurrent submissions queue here.
+        SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
+        if key:
+            same = Verdict.objects.filter(annotator=annotator, key=key).first()
+            if same is not None:
+                if same.sample_item_id == sample_item.pk:
+                    return same, False
+                raise VerdictConflict(same, "this key was already used for another item")
+        existing = Verdict.objects.filter(sample_item=sample_item, annotator=annotator).first()
+        if existing is not None:
+            raise VerdictConflict(existing)
+        try:
+            with transaction.atomic():
+                verdict = Verdict.objects.create(
+                    sample_item=sample_item,
+                    annotator=annotator,
+                    value=value,
+                    corrected_label=label,
+                    key=key,
+                    duration_ms=duration,
+                )
+        except IntegrityError:
+            # Same key raced on two different items (different row locks).
+            same = Verdict.objects.filter(annotator=annotator, key=key).first()
+            if same is not None and same.sample_item_id == sample_item.pk:
+                return same, False
+            raise VerdictConflict(
+                same or Verdict.objects.get(sample_item=sample_item, annotator=annotator)
+            ) from None
+        _count(sample_item.pk, 1 if value in COUNTED else 0)
+        lease_release(sample_item=sample_item, annotator=annotator)
+    return verdict, True
+
+
+def verdict_change(
+    *, verdict: Verdict, value: str, corrected_label=None, duration_ms: int | None = None
+) -> Verdict:
+    """Change one's own verdict while the sample is open."""
+    _check_value(value, corrected_label)
+    item = verdict.sample_item
+    label = label_resolve(sample_item=item, label=corrected_label)
+    duration = _check_duration(duration_ms)
+    _check_open(item.sample)
+    with transaction.atomic():
+        SampleItem.objects.select_for_update().filter(pk=item.pk).first()
+        current = Verdict.objects.get(pk=verdict.pk)
+        _count(item.pk, (value in COUNTED) - (current.value in COUNTED))
+        current.value = value
+        current.corrected_label = label
+        if duration is not None:
+            current.duration_ms = duration
+        current.save(update_fields=["value", "corrected_label", "duration_ms", "updated"])
+    return current
+
+
+def verdict_undo(*, verdict: Verdict) -> SampleItem:
+    """Delete one's own verdict while the sample is open; the item is leased back to the
+    annotator so that the page shows it again."""
+    item = verdict.sample_item
+    _check_open(item.sample)
+    with transaction.atomic():
+        SampleItem.objects.select_for_update().filter(pk=item.pk).first()
+        current = Verdict.objects.filter(pk=verdict.pk).first()
+        if current is not None:
+            current.delete()
+            _count(item.pk, -1 if current.value in COUNTED else 0)
+        lease_grant(item, verdict.annotator, timezone.now())
+    item.refresh_from_db()
+    return item
