@@ -1,0 +1,71 @@
+import json
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.utils.encoders import JSONEncoder
+
+from annotate.validation.api import sample_json
+from annotate.validation.sampling import SampleError, sample_draw
+from classifier.models import ClassificationRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Draw a balanced sample of a run: the N most frequently predicted labels x K items "
+        "each, uniformly without replacement, reproducible from --seed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("run_id", type=int)
+        parser.add_argument("--classes", type=int, default=10, help="top-N labels (10)")
+        parser.add_argument("--per-class", type=int, default=100, help="K items per label (100)")
+        parser.add_argument("--seed", type=int, default=None, help="random when omitted")
+        parser.add_argument("--redundancy", type=int, default=1, help="verdicts per item (1)")
+        parser.add_argument(
+            "--overlap", type=float, default=0.1, help="share of items with >= 2 verdicts (0.1)"
+        )
+        parser.add_argument("--min-probability", type=float, default=0.0)
+        parser.add_argument(
+            "--exclude-previous", action="store_true", help="skip items of earlier samples"
+        )
+        parser.add_argument("--blind", action="store_true", help="hide probabilities")
+        parser.add_argument("--user", help="username recorded as the creator")
+        parser.add_argument("--json", action="store_true", help="print the sample as JSON last")
+
+    def handle(self, *args, **options) -> None:
+        run = ClassificationRun.objects.filter(pk=options["run_id"]).first()
+        if run is None:
+            raise CommandError(f"no run with id {options['run_id']}")
+        user = None
+        if options["user"]:
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"no user {options['user']!r}")
+        self.stderr.write(f"drawing from run {run.pk} ...", ending="\r")
+        started = time.perf_counter()
+        try:
+            sample = sample_draw(
+                run=run,
+                classes=options["classes"],
+                per_class=options["per_class"],
+                seed=options["seed"],
+                redundancy=options["redundancy"],
+                overlap=options["overlap"],
+                min_probability=options["min_probability"],
+                exclude_previous=options["exclude_previous"],
+                blind=options["blind"],
+                created_by=user,
+            )
+        except SampleError as exc:
+            raise CommandError(str(exc)) from None
+        elapsed = time.perf_counter() - started
+        data = sample_json(sample)
+        self.stderr.write(f"drawing from run {run.pk} ... done in {elapsed:.2f} s")
+        progress = data["progress"]
+        self.stdout.write(
+            f"sample {sample.pk}: {progress['items']} items, {progress['wanted']} verdicts "
+            f"wanted, seed {sample.seed}; annotate at /samples/{sample.pk}/annotate/"
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(data, cls=JSONEncoder))
