@@ -19,6 +19,13 @@ class ClassificationRun(models.Model):
         CONDITIONAL = "conditional", "Image, caption when unsure"
         EXTERNAL = "external", "Imported predictions"
 
+    class Source(models.TextChoices):
+        MODEL = "model", "Model on GPU workers"
+        CACHE = "cache", "Re-scored from the embedding cache"
+        IMPORT = "import", "Imported predictions"
+
+    TERMINAL = ("succeeded", "failed", "cancelled")
+
     name = models.CharField(max_length=200, blank=True)
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
     taxonomy = models.ForeignKey(Taxonomy, on_delete=models.PROTECT, related_name="runs")
@@ -36,6 +43,12 @@ class ClassificationRun(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # Extra prompt templates averaged per label in embedding space (empty: the taxonomy's).
+    templates = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MODEL)
+    item_count = models.PositiveIntegerField(default=0)  # items of the run, fixed at dispatch
+    # {reason: count} of items without a prediction (filled when the run ends).
+    unreadable = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -63,3 +76,38 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} -> {self.label_id} ({self.probability:.3f})"
+
+
+class RunChunk(models.Model):
+    """A slice of a run's items (ids first_item_id..last_item_id), processed by one Celery task.
+
+    Chunks make a run resumable: only chunks that are not `done` are ever re-dispatched, and
+    `heartbeat` (touched after every batch) lets a sweep spot chunks whose worker died."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first_item_id = models.BigIntegerField()
+    last_item_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    # {reason: count} of the chunk's images that could not be classified.
+    unreadable = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="unique_run_chunk")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} chunk {self.index} ({self.status})"

@@ -1,4 +1,5 @@
 from django.http import Http404
+from django.utils import timezone
 
 from annotate.accounts.roles import has_role
 from annotate.datasets.models import Dataset, Role
@@ -19,3 +20,40 @@ def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> ClassificationR
     if not has_role(user, run.dataset, minimum):
         raise Http404("No such run")
     return run
+
+
+def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:
+    """{reason: count} of the run's items without a prediction (live while running)."""
+    finished = run.status in ClassificationRun.TERMINAL
+    if finished and (run.unreadable or run.source != ClassificationRun.Source.MODEL):
+        return dict(run.unreadable)
+    counts: dict[str, int] = {}
+    for chunk_counts in run.chunks.values_list("unreadable", flat=True):
+        for reason, count in chunk_counts.items():
+            counts[reason] = counts.get(reason, 0) + count
+    return counts
+
+
+def run_progress(*, run: ClassificationRun, predicted: int | None = None) -> dict:
+    """Progress counted from the database: predictions stored + images found unreadable."""
+    if predicted is None:
+        predicted = run.predictions.count()
+    unreadable = run_unreadable(run=run)
+    processed = predicted + sum(unreadable.values())
+    total = max(run.item_count, processed)
+    end = run.finished or timezone.now()
+    elapsed = (end - run.started).total_seconds() if run.started else 0.0
+    rate = processed / elapsed if elapsed > 0 else 0.0
+    remaining = total - processed
+    eta = remaining / rate if rate > 0 and run.status not in ClassificationRun.TERMINAL else None
+    return {
+        "total": total,
+        "predicted": predicted,
+        "unreadable": sum(unreadable.values()),
+        "unreadable_by_reason": unreadable,
+        "processed": processed,
+        "percent": round(100.0 * processed / total, 1) if total else 100.0,
+        "elapsed_seconds": round(elapsed, 1),
+        "items_per_second": round(rate, 1),
+        "eta_seconds": None if eta is None else round(eta, 1),
+    }

@@ -1,0 +1,147 @@
+"""`classify DATASET --taxonomy NAME [--model] [--weights] [--ensemble] [--wait]`."""
+
+import json
+import sys
+import time
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from annotate.datasets.models import Dataset
+from annotate.taxonomies.models import Taxonomy
+from classifier.models import ClassificationRun, RunChunk
+from classifier.selectors import run_progress
+from classifier.services import ENSEMBLES, run_create, run_sweep
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}"
+    return f"{hours}:{clock}" if hours else clock
+
+
+def progress_line(progress: dict, status: str, width: int = 30) -> str:
+    done = int(width * progress["percent"] / 100)
+    return (
+        f"[{'#' * done}{'.' * (width - done)}] {progress['processed']}/{progress['total']} "
+        f"{progress['percent']:5.1f}% {progress['items_per_second']:.1f} items/s "
+        f"ETA {format_seconds(progress['eta_seconds'])} {status}"
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Classify a dataset with an open_clip model: the run is split into chunks processed by "
+        "Celery workers on queue `gpu` (or re-scored from the embedding cache on `default` "
+        "when the same model already embedded the dataset)."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("dataset", help="dataset name")
+        parser.add_argument("--taxonomy", required=True, help="taxonomy name")
+        parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture")
+        parser.add_argument(
+            "--weights", default="", help="pretrained tag (needs the hub) or a checkpoint path"
+        )
+        parser.add_argument("--ensemble", choices=ENSEMBLES, default="image")
+        parser.add_argument("--w-img", type=float, default=0.8, help="weighted: image weight")
+        parser.add_argument("--w-txt", type=float, default=0.2, help="weighted: caption weight")
+        parser.add_argument("--tau", type=float, default=0.6, help="conditional: threshold")
+        parser.add_argument(
+            "--template", action="append", default=[],
+            help="prompt template with {} (repeat to average several)",
+        )  # fmt: skip
+        parser.add_argument("--name", default="")
+        parser.add_argument("--no-cache", action="store_true", help="ignore cached embeddings")
+        parser.add_argument("--wait", action="store_true", help="follow the run to its end")
+        parser.add_argument(
+            "--sync", action="store_true", help="do the work in this process (no worker needed)"
+        )
+        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+
+    def handle(self, *args, **opts) -> None:
+        dataset = Dataset.objects.filter(name=opts["dataset"]).first()
+        if dataset is None:
+            raise CommandError(f"No dataset named {opts['dataset']!r}.")
+        taxonomy = Taxonomy.objects.filter(name=opts["taxonomy"]).first()
+        if taxonomy is None:
+            raise CommandError(f"No taxonomy named {opts['taxonomy']!r}.")
+        self._check_model(opts["model"], opts["weights"])
+        try:
+            run = run_create(
+                dataset=dataset, taxonomy=taxonomy, model=opts["model"],
+                weights=opts["weights"], ensemble=opts["ensemble"], w_img=opts["w_img"],
+                w_txt=opts["w_txt"], condition_threshold=opts["tau"],
+                templates=opts["template"], name=opts["name"],
+                use_cache=not opts["no_cache"], send=not opts["sync"],
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        self.stderr.write(f"Run {run.pk} queued ({run.item_count} items, source {run.source}).")
+        if opts["sync"]:
+            self._run_here(run)
+        elif opts["wait"]:
+            self._follow(run)
+        run.refresh_from_db()
+        progress = run_progress(run=run)
+        if run.status in ClassificationRun.TERMINAL:
+            self.stdout.write(
+                f"Run {run.pk} {run.status}: {progress['predicted']} predictions, "
+                f"{progress['unreadable']} unreadable {progress['unreadable_by_reason'] or ''}"
+            )
+        else:
+            self.stdout.write(f"Run {run.pk} {run.status}; follow it at /runs/{run.pk}/")
+        if opts["json"]:
+            summary = {"run": run.pk, "status": run.status, "error": run.error, **progress}
+            self.stdout.write(json.dumps(summary))
+        if run.status == ClassificationRun.Status.FAILED:
+            raise CommandError(run.error)
+
+    def _check_model(self, model: str, weights: str) -> None:
+        """Fail before creating a run when the architecture or checkpoint is wrong."""
+        try:
+            from classifier import engine
+        except ImportError:  # the web-only install: the worker will check
+            return
+        try:
+            engine.check_model_spec(model, weights)
+        except engine.EngineError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _draw(self, run: ClassificationRun, last: bool = False) -> None:
+        line = progress_line(run_progress(run=run), run.status)
+        if sys.stderr.isatty():
+            self.stderr.write("\r" + line, ending="\n" if last else "")
+            self.stderr.flush()
+        elif last:
+            self.stderr.write(line)
+
+    def _follow(self, run: ClassificationRun) -> None:
+        last_sweep = time.monotonic()
+        while True:
+            run.refresh_from_db()
+            self._draw(run, last=run.status in ClassificationRun.TERMINAL)
+            if run.status in ClassificationRun.TERMINAL:
+                return
+            if time.monotonic() - last_sweep > 30:
+                run_sweep(run=run)  # re-dispatch chunks whose worker died
+                last_sweep = time.monotonic()
+            time.sleep(0.5)
+
+    def _run_here(self, run: ClassificationRun) -> None:
+        from classifier.tasks import chunk_process, run_rescore
+
+        if run.source == ClassificationRun.Source.CACHE:
+            run_rescore(run_id=run.pk, send=False)
+            run.refresh_from_db()
+        for chunk in run.chunks.exclude(status=RunChunk.Status.DONE).order_by("index"):
+            chunk_process(chunk_id=chunk.pk, worker="classify --sync")
+            run.refresh_from_db()
+            self._draw(run)
+            if run.status in ClassificationRun.TERMINAL:
+                break
+        run.refresh_from_db()
+        self._draw(run, last=True)

@@ -1,0 +1,411 @@
+"""State changes of classification runs. The console view, the API, the `classify` and
+`import_predictions` commands and the Celery tasks all call these functions.
+
+No torch here: the web tier imports this module. The GPU work is in `classifier.tasks`."""
+
+import contextlib
+import io
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotate.datasets.models import Dataset
+from annotate.taxonomies.models import Taxonomy
+from classifier import conf
+from classifier.cache import cache_dir
+from classifier.models import ClassificationRun, Prediction, RunChunk
+
+Status = ClassificationRun.Status
+ENSEMBLES = ("image", "weighted", "conditional")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
+
+
+def _check_parameters(
+    *, taxonomy: Taxonomy, model: str, weights: str, ensemble: str, w_img: float,
+    w_txt: float, condition_threshold: float,
+) -> None:  # fmt: skip
+    errors = {}
+    if not taxonomy.labels.exists():
+        errors["taxonomy"] = f"Taxonomy {taxonomy.name} has no labels."
+    if not model.strip():
+        errors["model"] = "Give an open_clip architecture, e.g. ViT-B-32."
+    if ensemble not in ENSEMBLES:
+        errors["ensemble"] = f"Ensemble must be one of {', '.join(ENSEMBLES)}."
+    for field, value in (("w_img", w_img), ("w_txt", w_txt), ("tau", condition_threshold)):
+        if not 0.0 <= value <= 1.0:
+            errors[field] = f"{field} must be between 0 and 1."
+    looks_like_path = "/" in weights or weights.lower().endswith(CHECKPOINT_SUFFIXES)
+    if weights and looks_like_path and not Path(weights).is_file():
+        # The web tier cannot load the model, but it can refuse a path that does not exist.
+        errors["weights"] = f"Checkpoint not found: {weights}"
+    if errors:
+        raise ValidationError(errors)
+
+
+def run_create(
+    *,
+    dataset: Dataset,
+    taxonomy: Taxonomy,
+    model: str = "ViT-B-32",
+    weights: str = "",
+    ensemble: str = "image",
+    w_img: float = 0.8,
+    w_txt: float = 0.2,
+    condition_threshold: float = 0.6,
+    templates: Iterable[str] = (),
+    name: str = "",
+    created_by=None,
+    use_cache: bool = True,
+    send: bool = True,
+) -> ClassificationRun:
+    """Create a run and queue its work (chunks on queue `gpu`, or a re-scoring from the
+    embedding cache on queue `default` when the same model already embedded the dataset)."""
+    templates = [t for t in templates if t.strip()]
+    for template in templates:
+        if "{}" not in template:
+            raise ValidationError({"templates": f"Template {template!r} has no {{}}."})
+    _check_parameters(
+        taxonomy=taxonomy, model=model, weights=weights, ensemble=ensemble, w_img=w_img,
+        w_txt=w_txt, condition_threshold=condition_threshold,
+    )  # fmt: skip
+    with transaction.atomic():
+        run = ClassificationRun.objects.create(
+            name=name, dataset=dataset, taxonomy=taxonomy, model=model.strip(),
+            weights=weights.strip(), ensemble=ensemble, w_img=w_img, w_txt=w_txt,
+            condition_threshold=condition_threshold, templates=templates, created_by=created_by,
+        )  # fmt: skip
+        run_dispatch(run=run, use_cache=use_cache, send=send)
+    return run
+
+
+def _cache_covers(run: ClassificationRun, item_ids: np.ndarray) -> bool:
+    """Cheap check from file names only (each file covers an id range of one chunk)."""
+    folder = cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights)
+    ranges = []
+    for path in folder.glob("items-*.npz") if folder.is_dir() else []:
+        _, lo, hi = path.stem.split("-")
+        ranges.append((int(lo), int(hi)))
+    if not ranges:
+        return False
+    ranges.sort()
+    starts = np.array([r[0] for r in ranges])
+    ends = np.array([r[1] for r in ranges])
+    pos = np.searchsorted(starts, item_ids, side="right") - 1
+    return bool((pos >= 0).all() and (item_ids <= ends[np.maximum(pos, 0)]).all())
+
+
+def run_dispatch(*, run: ClassificationRun, use_cache: bool = True, send: bool = True) -> None:
+    """Split the run into chunks and queue them once the transaction commits (send=False:
+    the caller processes them itself, e.g. `classify --sync`)."""
+    item_ids = np.fromiter(
+        run.dataset.items.order_by("id").values_list("id", flat=True), dtype=np.int64
+    )
+    run.item_count = len(item_ids)
+    if not len(item_ids):
+        now = timezone.now()
+        run.status, run.started, run.finished = Status.SUCCEEDED, now, now
+        run.save()
+        return
+    if use_cache and _cache_covers(run, item_ids):
+        run.source = ClassificationRun.Source.CACHE
+        run.save()
+        if send:
+            transaction.on_commit(lambda: _send_rescore(run.pk))
+        return
+    run.save()
+    size = max(1, conf.get("SIEVE_CHUNK_SIZE"))
+    chunks = RunChunk.objects.bulk_create(
+        RunChunk(
+            run=run,
+            index=i,
+            first_item_id=int(item_ids[start]),
+            last_item_id=int(item_ids[min(start + size, len(item_ids)) - 1]),
+            size=min(size, len(item_ids) - start),
+            task_id=str(uuid.uuid4()),
+        )
+        for i, start in enumerate(range(0, len(item_ids), size))
+    )
+    ids = [(c.pk, c.task_id) for c in chunks]
+    if send:
+        transaction.on_commit(lambda: _send_chunks(ids))
+
+
+def _send_chunks(chunks: list[tuple[int, str]]) -> None:
+    from classifier.tasks import classify_chunk
+
+    for chunk_id, task_id in chunks:
+        classify_chunk.apply_async((chunk_id,), task_id=task_id, queue="gpu")
+
+
+def _send_rescore(run_id: int) -> None:
+    from classifier.tasks import rescore_run
+
+    rescore_run.apply_async((run_id,), queue="default")
+
+
+def _revoke(task_ids: list[str]) -> None:
+    if not task_ids:
+        return
+    from annotate.celery import app
+
+    # Brokers without broadcast cannot revoke; the tasks check the run status anyway.
+    with contextlib.suppress(Exception):
+        app.control.revoke(task_ids)
+
+
+def run_cancel(*, run: ClassificationRun) -> ClassificationRun:
+    """Cancel a queued or running run: pending chunks are revoked, running ones stop at their
+    next batch (they check the run status)."""
+    with transaction.atomic():
+        updated = ClassificationRun.objects.filter(
+            pk=run.pk, status__in=[Status.QUEUED, Status.RUNNING]
+        ).update(status=Status.CANCELLED, finished=timezone.now())
+        pending = list(
+            run.chunks.filter(status__in=[RunChunk.Status.QUEUED, RunChunk.Status.RUNNING])
+            .values_list("task_id", flat=True)
+        )  # fmt: skip
+        if updated:
+            run.chunks.filter(status=RunChunk.Status.QUEUED).update(
+                status=RunChunk.Status.CANCELLED
+            )
+    if updated:
+        _revoke(pending)
+    run.refresh_from_db()
+    return run
+
+
+def run_resume(*, run: ClassificationRun) -> ClassificationRun:
+    """Re-queue a cancelled or failed run: only chunks that are not done are dispatched."""
+    if run.status not in (Status.CANCELLED, Status.FAILED):
+        raise ValidationError(f"Only cancelled or failed runs can be resumed, not {run.status}.")
+    with transaction.atomic():
+        run.status, run.error, run.finished = Status.QUEUED, "", None
+        run.save(update_fields=["status", "error", "finished"])
+        if run.source == ClassificationRun.Source.CACHE:
+            transaction.on_commit(lambda: _send_rescore(run.pk))
+            return run
+        if not run.chunks.exists():
+            run_dispatch(run=run)
+            return run
+        ids = _requeue(run.chunks.exclude(status=RunChunk.Status.DONE))
+        transaction.on_commit(lambda: _send_chunks(ids))
+    return run
+
+
+def _requeue(chunks) -> list[tuple[int, str]]:
+    ids = []
+    for chunk in chunks:
+        chunk.status, chunk.task_id, chunk.worker = RunChunk.Status.QUEUED, str(uuid.uuid4()), ""
+        chunk.save(update_fields=["status", "task_id", "worker"])
+        ids.append((chunk.pk, chunk.task_id))
+    return ids
+
+
+def run_sweep(*, run: ClassificationRun | None = None, stale_after: float | None = None) -> int:
+    """Re-dispatch running chunks whose worker stopped sending heartbeats (killed, lost).
+    A duplicate is harmless: predictions are upserts. Returns how many were re-dispatched."""
+    stale_after = conf.get("SIEVE_CHUNK_STALE_SECONDS") if stale_after is None else stale_after
+    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after)
+    chunks = RunChunk.objects.filter(
+        status=RunChunk.Status.RUNNING,
+        run__status__in=[Status.QUEUED, Status.RUNNING],
+    ).filter(Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True))
+    if run is not None:
+        chunks = chunks.filter(run=run)
+    with transaction.atomic():
+        ids = _requeue(chunks.select_for_update())
+        transaction.on_commit(lambda: _send_chunks(ids))
+    return len(ids)
+
+
+def run_fail(*, run_id: int, message: str) -> None:
+    with transaction.atomic():
+        ClassificationRun.objects.filter(pk=run_id).exclude(status=Status.FAILED).update(
+            status=Status.FAILED, error=message, finished=timezone.now()
+        )
+        chunks = RunChunk.objects.filter(run_id=run_id).exclude(status=RunChunk.Status.DONE)
+        task_ids = list(chunks.values_list("task_id", flat=True))
+        chunks.update(status=RunChunk.Status.CANCELLED)
+    _revoke(task_ids)
+
+
+def run_finish_if_done(*, run_id: int) -> bool:
+    """Mark the run succeeded once every chunk is done (unreadable images do not fail it)."""
+    chunks = RunChunk.objects.filter(run_id=run_id)
+    if chunks.exclude(status=RunChunk.Status.DONE).exists():
+        return False
+    unreadable: dict[str, int] = {}
+    for counts in chunks.values_list("unreadable", flat=True):
+        for reason, count in counts.items():
+            unreadable[reason] = unreadable.get(reason, 0) + count
+    return bool(
+        ClassificationRun.objects.filter(
+            pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]
+        ).update(status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable)
+    )
+
+
+# --- bulk prediction writes ----------------------------------------------------------------
+
+
+def predictions_write(
+    *,
+    run_id: int,
+    item_ids: np.ndarray,
+    label_ids: np.ndarray,
+    top_labels: np.ndarray,
+    top_probs: np.ndarray,
+    image_max: np.ndarray | None = None,
+    text_max: np.ndarray | None = None,
+    replace: bool = False,
+) -> int:
+    """Store predictions for many items. `top_labels` index into `label_ids`.
+
+    replace=True (a fresh run, re-scoring, imports): delete the run's rows and bulk load them
+    (PostgreSQL COPY through psycopg 3; executemany on SQLite). replace=False (GPU chunks):
+    upsert on (run, item), so a re-delivered chunk never duplicates a row."""
+    n = len(item_ids)
+    if not n:
+        return 0
+    labels = np.asarray(label_ids, np.int64)[np.asarray(top_labels)]
+    probs = np.round(np.asarray(top_probs, np.float64), 6)
+    img = None if image_max is None else np.round(np.asarray(image_max, np.float64), 6)
+    txt = None if text_max is None else np.round(np.asarray(text_max, np.float64), 6)
+    if not replace:
+        rows = [
+            Prediction(
+                run_id=run_id,
+                item_id=int(item_ids[i]),
+                label_id=int(labels[i, 0]),
+                probability=float(probs[i, 0]),
+                top5=[[int(a), float(b)] for a, b in zip(labels[i], probs[i], strict=True)],
+                image_probability=None if img is None else float(img[i]),
+                text_probability=None if txt is None or np.isnan(txt[i]) else float(txt[i]),
+            )
+            for i in range(n)
+        ]
+        Prediction.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["run", "item"],
+            update_fields=["label", "probability", "top5", "image_probability", "text_probability"],
+        )
+        return n
+    with transaction.atomic():
+        Prediction.objects.filter(run_id=run_id).delete()
+        if connection.vendor == "postgresql":
+            _copy_postgres(run_id, item_ids, labels, probs, img, txt)
+        else:
+            _insert_many(run_id, item_ids, labels, probs, img, txt)
+    return n
+
+
+def _text_column(values: np.ndarray | None, n: int) -> list[str]:
+    if values is None:
+        return [r"\N"] * n
+    return [r"\N" if v != v else repr(v) for v in values.tolist()]  # v != v: NaN
+
+
+def _copy_postgres(run_id, item_ids, labels, probs, img, txt, block: int = 200_000) -> None:
+    table = Prediction._meta.db_table
+    columns = "run_id, item_id, label_id, probability, top5, image_probability, text_probability"
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg 3 cursor
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for start in range(0, len(item_ids), block):
+                stop = min(start + block, len(item_ids))
+                buf = io.StringIO()
+                ids = item_ids[start:stop].tolist()
+                lab = labels[start:stop].tolist()
+                pro = probs[start:stop].tolist()
+                img_col = _text_column(None if img is None else img[start:stop], stop - start)
+                txt_col = _text_column(None if txt is None else txt[start:stop], stop - start)
+                for i in range(stop - start):
+                    top = ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True))
+                    buf.write(
+                        f"{run_id}\t{ids[i]}\t{lab[i][0]}\t{pro[i][0]}\t[{top}]\t"
+                        f"{img_col[i]}\t{txt_col[i]}\n"
+                    )
+                copy.write(buf.getvalue())
+
+
+def _insert_many(run_id, item_ids, labels, probs, img, txt, block: int = 50_000) -> None:
+    table = Prediction._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (run_id, item_id, label_id, probability, top5, "
+        "image_probability, text_probability) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    )
+    ids, lab, pro = item_ids.tolist(), labels.tolist(), probs.tolist()
+    img_l = None if img is None else img.tolist()
+    txt_l = None if txt is None else txt.tolist()
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), block):
+            rows = []
+            for i in range(start, min(start + block, len(ids))):
+                top = ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True))
+                t = None if txt_l is None or txt_l[i] != txt_l[i] else txt_l[i]
+                rows.append(
+                    (run_id, ids[i], lab[i][0], pro[i][0], f"[{top}]",
+                     None if img_l is None else img_l[i], t)
+                )  # fmt: skip
+            cursor.executemany(sql, rows)
+
+
+# --- external predictions ------------------------------------------------------------------
+
+
+def run_import_predictions(
+    *,
+    dataset: Dataset,
+    taxonomy: Taxonomy,
+    rows: Iterable[tuple[str, str, str]],
+    name: str = "",
+    created_by=None,
+) -> tuple[ClassificationRun, dict[str, int]]:
+    """A succeeded run from another model's predictions: rows of (external_id, label key or
+    name, probability). Unknown items or labels and bad probabilities are skipped and
+    counted; a repeated external id keeps its last row."""
+    by_key = dict(taxonomy.labels.values_list("key", "id"))
+    by_name = dict(taxonomy.labels.values_list("name", "id"))
+    items = dict(dataset.items.values_list("external_id", "id"))
+    chosen: dict[int, tuple[int, float]] = {}
+    skipped = {"unknown item": 0, "unknown label": 0, "bad probability": 0}
+    for external_id, label, probability in rows:
+        item_id = items.get(external_id.strip())
+        label_id = by_key.get(label.strip()) or by_name.get(label.strip())
+        if item_id is None:
+            skipped["unknown item"] += 1
+            continue
+        if label_id is None:
+            skipped["unknown label"] += 1
+            continue
+        try:
+            p = float(probability)
+        except ValueError:
+            p = float("nan")
+        if not 0.0 <= p <= 1.0:
+            skipped["bad probability"] += 1
+            continue
+        chosen[item_id] = (label_id, p)
+    now = timezone.now()
+    with transaction.atomic():
+        run = ClassificationRun.objects.create(
+            name=name, dataset=dataset, taxonomy=taxonomy, model="external", weights="",
+            ensemble=ClassificationRun.Ensemble.EXTERNAL, source=ClassificationRun.Source.IMPORT,
+            status=Status.SUCCEEDED, created_by=created_by, started=now, finished=now,
+            item_count=len(chosen),
+        )  # fmt: skip
+        item_ids = np.fromiter(chosen, np.int64, len(chosen))
+        label_ids = np.array([v[0] for v in chosen.values()], np.int64)
+        probs = np.array([[v[1]] for v in chosen.values()], np.float64).reshape(-1, 1)
+        predictions_write(
+            run_id=run.pk, item_ids=item_ids, label_ids=label_ids,
+            top_labels=np.arange(len(chosen)).reshape(-1, 1), top_probs=probs, replace=True,
+        )  # fmt: skip
+    return run, {k: v for k, v in skipped.items() if v}

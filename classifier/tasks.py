@@ -1,0 +1,267 @@
+"""Celery tasks: the only bridge between `classifier.engine` (torch, imported lazily) and the
+ORM. Tasks take ids, load rows and call plain functions, so the `classify --sync` command runs
+exactly the same code without a broker.
+
+Queues: `classify_chunk` runs on `gpu` (one worker per GPU), `rescore_run` on `default` (CPU
+only, no image decoding). Both are safe to run twice: predictions are upserts (chunks) or a
+delete + bulk load in one transaction (re-scoring)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.datasets.models import Item
+from classifier import conf
+from classifier.cache import cache_dir, cache_load, cache_write
+from classifier.models import ClassificationRun, RunChunk
+from classifier.services import (
+    predictions_write,
+    run_dispatch,
+    run_fail,
+    run_finish_if_done,
+    run_sweep,
+)
+
+log = logging.getLogger(__name__)
+Status = ClassificationRun.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+
+@shared_task(name="classifier.classify_chunk", bind=True, acks_late=True,
+             reject_on_worker_lost=True)  # fmt: skip
+def classify_chunk(self, chunk_id: int) -> str:
+    return chunk_process(chunk_id=chunk_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="classifier.rescore_run", acks_late=True, reject_on_worker_lost=True)
+def rescore_run(run_id: int) -> str:
+    return run_rescore(run_id=run_id)
+
+
+def _image_path(root: str, relative: str) -> str:
+    """Absolute path inside the dataset's image root, or "" (no usable image)."""
+    if not relative or not root:
+        return ""
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    return str(path) if path.is_relative_to(base) else ""
+
+
+_LABELS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def label_prompts_for(run: ClassificationRun) -> tuple[list[int], list[list[str]]]:
+    """Each label's prompts: its own prompt, else every run template (or the taxonomy's)."""
+    from classifier import engine
+
+    ids, prompts = [], []
+    for label in run.taxonomy.labels.select_related("taxonomy").order_by("position", "key"):
+        ids.append(label.pk)
+        if label.prompt or not run.templates:
+            prompts.append([label.effective_prompt])
+        else:
+            prompts.append(engine.label_prompts([label.name], run.templates)[0])
+    return ids, prompts
+
+
+def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndarray]:
+    """Label embeddings, once per worker process per (model, prompts)."""
+    from classifier import engine
+
+    ids, prompts = label_prompts_for(run)
+    key = (loaded.arch, loaded.weights, str(loaded.device), tuple(map(tuple, prompts)))
+    if key not in _LABELS:
+        _LABELS.clear()
+        _LABELS[key] = (np.array(ids, np.int64), engine.encode_texts(loaded, prompts))
+    return np.array(ids, np.int64), _LABELS[key][1]
+
+
+def _mark_running(run: ClassificationRun, now) -> None:
+    ClassificationRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(status=Status.RUNNING)
+    ClassificationRun.objects.filter(pk=run.pk, started__isnull=True).update(started=now)
+
+
+def _load(run: ClassificationRun, device: str | None):
+    from classifier import engine
+
+    try:
+        return engine.get_model(run.model, run.weights, device=device)
+    except engine.EngineError as exc:
+        log.warning("run %s failed: %s", run.pk, exc)
+        run_fail(run_id=run.pk, message=str(exc))
+        return None
+
+
+def chunk_process(*, chunk_id: int, worker: str = "") -> str:
+    """Classify one chunk: decode + encode images in batches, score, upsert predictions after
+    every batch (progress is counted from the database), cache the embeddings, then finish
+    the run when it was the last chunk. Stops at the next batch once the run is cancelled."""
+    from classifier import engine
+
+    chunk = RunChunk.objects.select_related("run__dataset", "run__taxonomy").filter(pk=chunk_id)
+    chunk = chunk.first()
+    if chunk is None or chunk.status == RunChunk.Status.DONE:
+        return "done"
+    run = chunk.run
+    if run.status not in ACTIVE:
+        return "skipped"
+    now = timezone.now()
+    RunChunk.objects.filter(pk=chunk.pk).update(
+        status=RunChunk.Status.RUNNING, worker=worker, heartbeat=now, started=now,
+        attempts=F("attempts") + 1,
+    )  # fmt: skip
+    _mark_running(run, now)
+    loaded = _load(run, conf.get("SIEVE_DEVICE") or None)
+    if loaded is None:
+        return "failed"
+    label_ids, label_features = _label_features(loaded, run)
+
+    items = list(
+        Item.objects.filter(
+            dataset_id=run.dataset_id, id__gte=chunk.first_item_id, id__lte=chunk.last_item_id
+        )
+        .order_by("id")
+        .values_list("id", "image_path", "caption")
+    )
+    ids = np.array([row[0] for row in items], np.int64)
+    paths = [_image_path(run.dataset.image_root, row[1]) for row in items]
+    captions = [(row[2] or "").strip() for row in items]
+    has_caption = np.array([bool(c) for c in captions], bool)
+    dim = label_features.shape[1]
+    caption_features = np.zeros((len(items), dim), np.float32)
+    if has_caption.any():
+        caption_features[has_caption] = engine.encode_texts(loaded, [c for c in captions if c])
+
+    unreadable: dict[str, int] = {}
+    failed_ids: list[int] = []
+    failed_reasons: list[str] = []
+    done_ids: list[np.ndarray] = []
+    done_embeddings: list[np.ndarray] = []
+    for batch in engine.encode_image_batches(
+        loaded,
+        paths,
+        batch_size=conf.get("SIEVE_BATCH_SIZE"),
+        workers=conf.get("SIEVE_DECODE_WORKERS"),
+        max_pixels=settings.SIEVE_MAX_IMAGE_PIXELS,
+    ):
+        status = ClassificationRun.objects.filter(pk=run.pk).values_list("status", flat=True)
+        if status.first() not in ACTIVE:
+            RunChunk.objects.filter(pk=chunk.pk, status=RunChunk.Status.RUNNING).update(
+                status=RunChunk.Status.CANCELLED
+            )
+            return "stopped"
+        for position, reason in batch.failures:
+            failed_ids.append(int(ids[position]))
+            failed_reasons.append(reason)
+            unreadable[reason] = unreadable.get(reason, 0) + 1
+        if batch.positions:
+            pos = np.array(batch.positions)
+            scores = engine.score(
+                batch.embeddings,
+                label_features,
+                loaded.logit_scale,
+                caption_features=caption_features[pos],
+                has_caption=has_caption[pos],
+                mode=run.ensemble,
+                w_img=run.w_img,
+                w_txt=run.w_txt,
+                tau=run.condition_threshold,
+            )
+            predictions_write(
+                run_id=run.pk, item_ids=ids[pos], label_ids=label_ids,
+                top_labels=scores.top_labels, top_probs=scores.top_probs,
+                image_max=scores.image_max, text_max=scores.text_max,
+            )  # fmt: skip
+            done_ids.append(ids[pos])
+            done_embeddings.append(batch.embeddings)
+        RunChunk.objects.filter(pk=chunk.pk).update(heartbeat=timezone.now(), unreadable=unreadable)
+
+    embedded = np.concatenate(done_ids) if done_ids else np.zeros(0, np.int64)
+    rows = np.searchsorted(ids, embedded)
+    cache_write(
+        cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights),
+        item_ids=embedded,
+        image=np.concatenate(done_embeddings) if done_embeddings else np.zeros((0, dim)),
+        caption=caption_features[rows],
+        has_caption=has_caption[rows],
+        failed_ids=np.array(failed_ids, np.int64),
+        failed_reasons=failed_reasons,
+    )
+    _mark_items(dict(zip(failed_ids, failed_reasons, strict=True)))
+    RunChunk.objects.filter(pk=chunk.pk).update(
+        status=RunChunk.Status.DONE, finished=timezone.now(), unreadable=unreadable
+    )
+    run_finish_if_done(run_id=run.pk)
+    run_sweep(run=run)  # a finished chunk also rescues its run's chunks from dead workers
+    return "done"
+
+
+def _mark_items(failures: dict[int, str]) -> None:
+    """Record why an image could not be classified on the item itself."""
+    by_reason: dict[str, list[int]] = {}
+    for item_id, reason in failures.items():
+        by_reason.setdefault(reason, []).append(item_id)
+    for reason, item_ids in by_reason.items():
+        status = Item.Status.MISSING if reason == "no image" else Item.Status.UNREADABLE
+        Item.objects.filter(pk__in=item_ids).update(status=status, status_reason=reason[:500])
+
+
+def run_rescore(*, run_id: int, send: bool = True) -> str:
+    """Score a run from the embedding cache: no image is opened, no GPU is needed; the
+    predictions are bulk loaded (COPY on PostgreSQL)."""
+    from classifier import engine
+
+    run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
+    if run is None or run.status not in ACTIVE:
+        return "skipped"
+    _mark_running(run, timezone.now())
+    item_ids = np.fromiter(
+        run.dataset.items.order_by("id").values_list("id", flat=True), dtype=np.int64
+    )
+    cached = cache_load(cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights))
+    if cached is None or not cached.covers(item_ids):
+        # The dataset grew (or the cache was removed): classify it on the GPU workers instead.
+        with transaction.atomic():
+            ClassificationRun.objects.filter(pk=run.pk).update(
+                source=ClassificationRun.Source.MODEL
+            )
+            run.source = ClassificationRun.Source.MODEL
+            run_dispatch(run=run, use_cache=False, send=send)
+        return "dispatched"
+    loaded = _load(run, "cpu")
+    if loaded is None:
+        return "failed"
+    label_ids, label_features = _label_features(loaded, run)
+    keep = np.isin(cached.item_ids, item_ids)
+    everything = bool(keep.all())
+    image = cached.image if everything else cached.image[keep]
+    use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
+    caption = (cached.caption if everything else cached.caption[keep]) if use_text else None
+    has_caption = cached.has_caption if everything else cached.has_caption[keep]
+    scores = engine.score(
+        image, label_features, loaded.logit_scale, caption_features=caption,
+        has_caption=has_caption, mode=run.ensemble, w_img=run.w_img, w_txt=run.w_txt,
+        tau=run.condition_threshold,
+    )  # fmt: skip
+    wanted = set(item_ids.tolist()) if cached.failures else set()
+    unreadable: dict[str, int] = {}
+    for item_id, reason in cached.failures.items():
+        if item_id in wanted:
+            unreadable[reason] = unreadable.get(reason, 0) + 1
+    if ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
+        predictions_write(
+            run_id=run.pk, item_ids=cached.item_ids[keep] if not everything else cached.item_ids,
+            label_ids=label_ids, top_labels=scores.top_labels, top_probs=scores.top_probs,
+            image_max=scores.image_max, text_max=scores.text_max, replace=True,
+        )  # fmt: skip
+        ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
+            status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable,
+            item_count=len(item_ids),
+        )  # fmt: skip
+    return "done"
