@@ -1,0 +1,73 @@
+"""add_member and seed_demo through their command lines."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management.base import CommandError
+
+from annotate.accounts.roles import role_on
+from annotate.datasets.models import Dataset, Item, Membership, Role
+from annotate.taxonomies.models import Label
+from tests.datasets.conftest import run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_add_member_existing_and_created_users(dataset: Dataset, otto: User) -> None:
+    _, summary = run("add_member", "demo", "otto", "--role", "lead", "--json")
+    assert summary == {
+        "dataset": "demo",
+        "dataset_id": dataset.pk,
+        "username": "otto",
+        "role": "lead",
+        "created": False,
+    }
+    assert role_on(otto, dataset) == Role.LEAD
+    run("add_member", "demo", "otto", "--role", "annotator")  # changes, never duplicates
+    assert Membership.objects.filter(user=otto).count() == 1
+    assert role_on(otto, dataset) == Role.ANNOTATOR
+
+    run("add_member", "demo", "newbie", "--role", "annotator", "--create", "--password", "pw-12345")
+    newbie = User.objects.get(username="newbie")
+    assert newbie.check_password("pw-12345") and role_on(newbie, dataset) == Role.ANNOTATOR
+
+    _, summary = run("add_member", "demo", "gen", "--role", "annotator", "--create", "--json")
+    assert User.objects.get(username="gen").check_password(summary["password"])
+
+
+def test_add_member_errors(dataset: Dataset) -> None:
+    with pytest.raises(CommandError, match="no user 'ghost'"):
+        run("add_member", "demo", "ghost", "--role", "lead")
+    with pytest.raises(CommandError, match="no dataset"):
+        run("add_member", "nope", "ann", "--role", "lead")
+    with pytest.raises(CommandError):
+        run("add_member", "demo", "ann", "--role", "boss")
+    assert not User.objects.filter(username="ghost").exists()
+
+
+def test_seed_demo_and_if_empty(settings) -> None:
+    settings.DEBUG = True  # pytest-django turns it off; seed_demo is a development command
+    text, summary = run("seed_demo", "--images", "30", "--json")
+    assert summary["seeded"] and summary["dataset"]["images"] == 30
+    assert summary["dataset"]["captioned"] == 30 and summary["dataset"]["unreadable"] == 0
+    demo = Dataset.objects.get(name="demo")
+    assert demo.image_root == str(settings.SIEVE_IMAGE_ROOTS[0] / "demo")
+    assert Item.objects.filter(dataset=demo).exclude(caption="").count() >= 20
+    assert Label.objects.filter(taxonomy__name="places365").count() == 365
+    for username, role in (("admin", "admin"), ("lead", "lead"), ("annotator1", "annotator")):
+        assert role_on(User.objects.get(username=username), demo) == role
+    assert User.objects.get(username="admin").is_superuser
+    assert "sieve-annotator2-demo" in text  # printed logins
+    if summary["checkpoint"]:
+        assert summary["checkpoint"].endswith("models/sieve-tiny.pt")
+        assert "classify demo --taxonomy places365" in summary["classify_command"]
+
+    text, summary = run("seed_demo", "--if-empty", "--json")
+    assert summary == {"seeded": False} and "annotator1" in text
+    assert Item.objects.filter(dataset=demo).count() == 30
+
+
+def test_seed_demo_refuses_without_debug(settings) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        run("seed_demo", "--images", "1")
+    assert not User.objects.exists()

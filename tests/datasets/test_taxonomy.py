@@ -1,0 +1,141 @@
+"""import_taxonomy: Places, plain list and CSV formats, prompts, and bad files."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management.base import CommandError
+
+from annotate.taxonomies.importers import (
+    PLACES365,
+    PLACES365_INDOOR_OUTDOOR,
+    TaxonomyImportError,
+    places_name,
+    taxonomy_import,
+)
+from annotate.taxonomies.models import Label, Taxonomy
+from tests.datasets.conftest import run
+
+pytestmark = pytest.mark.django_db
+
+
+def labels(name: str) -> dict[str, Label]:
+    return {label.key: label for label in Label.objects.filter(taxonomy__name=name)}
+
+
+def test_places_names() -> None:
+    assert places_name("/b/bakery/shop") == "bakery shop"
+    assert places_name("/a/apartment_building/outdoor") == "apartment building outdoor"
+    assert places_name("/z/zen_garden") == "zen garden"
+
+
+def test_places_format_with_indoor_outdoor_prompts(tmp_path: Path) -> None:
+    places = tmp_path / "cats.txt"
+    places.write_text("/b/bakery/shop 0\n\n/c/cathedral 1\n/c/church/outdoor 2\n/a/arch 3\n")
+    flags = tmp_path / "io.txt"
+    flags.write_text("/b/bakery/shop 1\n/c/cathedral 2\n/c/church/outdoor 2\n/a/arch 2\n")
+    _, summary = run(
+        "import_taxonomy", "scenes", str(places), "--indoor-outdoor", str(flags), "--json"
+    )
+    assert summary["labels"] == 4 and summary["format"] == "places"
+    got = labels("scenes")
+    assert got["/b/bakery/shop"].name == "bakery shop"
+    assert got["/b/bakery/shop"].effective_prompt == "A photo of a bakery shop."
+    assert got["/c/cathedral"].effective_prompt == "A photo of the outdoor of a cathedral."
+    assert got["/c/church/outdoor"].name == "church outdoor"
+    assert got["/c/church/outdoor"].effective_prompt == "A photo of the outdoor of a church."
+    assert got["/a/arch"].effective_prompt == "A photo of the outdoor of an arch."
+    assert [label.key for label in Label.objects.filter(taxonomy__name="scenes")] == [
+        "/b/bakery/shop",
+        "/c/cathedral",
+        "/c/church/outdoor",
+        "/a/arch",
+    ]  # file order is kept
+
+
+def test_bundled_places365() -> None:
+    result = taxonomy_import(
+        name="places365", path=PLACES365, indoor_outdoor=PLACES365_INDOOR_OUTDOOR
+    )
+    assert result.labels == 365 and result.outdoor_prompts > 150
+    got = labels("places365")
+    assert got["/b/bus_station/indoor"].prompt == ""  # the key says indoor: keep the template
+
+
+def test_plain_list_with_template(tmp_path: Path) -> None:
+    plain = tmp_path / "labels.txt"
+    plain.write_text("beach\n  \nforest\ncity   street\n")
+    run("import_taxonomy", "plain", str(plain), "--template", "a photo of {}, a scene")
+    assert Taxonomy.objects.get(name="plain").prompt_template == "a photo of {}, a scene"
+    assert [label.name for label in Label.objects.filter(taxonomy__name="plain")] == [
+        "beach",
+        "forest",
+        "city street",
+    ]
+    assert labels("plain")["forest"].effective_prompt == "a photo of forest, a scene"
+
+
+def test_csv_name_prompt(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text('name,prompt\nbeach,"A sunny beach, with sand."\nforest,\n')
+    run("import_taxonomy", "csvtax", str(path))
+    got = labels("csvtax")
+    assert got["beach"].effective_prompt == "A sunny beach, with sand."
+    assert got["forest"].effective_prompt == "A photo of a forest."
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no labels"),
+        ("\n \n\n", "no labels"),
+        ("beach\nforest\nbeach\n", "duplicate label"),
+        ("/b/beach 1\n/f/forest 2\n/b/beach 3\n", "duplicate label"),
+        ("/b/beach 1\nforest\n", "not in Places format"),
+    ],
+)
+def test_bad_taxonomy_files_write_nothing(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        run("import_taxonomy", "bad", str(path))
+    assert not Taxonomy.objects.exists() and not Label.objects.exists()
+
+
+def test_bad_template_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "labels.txt"
+    path.write_text("beach\n")
+    with pytest.raises(CommandError, match="exactly once"):
+        run("import_taxonomy", "t", str(path), "--template", "no placeholder")
+    flags = tmp_path / "io.txt"
+    flags.write_text("beach 3\n")
+    with pytest.raises(CommandError, match="indoor/outdoor line 1"):
+        run("import_taxonomy", "t", str(path), "--indoor-outdoor", str(flags))
+    with pytest.raises(CommandError, match="cannot read"):
+        run("import_taxonomy", "t", str(tmp_path / "missing.txt"))
+    assert not Taxonomy.objects.exists()
+
+
+def test_non_utf8_taxonomy_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"caf\xe9\n")
+    with pytest.raises(TaxonomyImportError, match="not UTF-8"):
+        taxonomy_import(name="t", path=path)
+
+
+def test_reimport_updates_labels(tmp_path: Path) -> None:
+    path = tmp_path / "labels.txt"
+    path.write_text("beach\nforest\n")
+    run("import_taxonomy", "t", str(path))
+    beach_id = labels("t")["beach"].pk
+    path.write_text("forest\nbeach\ndesert\n")
+    _, summary = run("import_taxonomy", "t", str(path), "--json")
+    assert (summary["created"], summary["updated"], summary["deleted"]) == (1, 2, 0)
+    assert labels("t")["beach"].pk == beach_id
+    assert [label.key for label in Label.objects.filter(taxonomy__name="t")] == [
+        "forest",
+        "beach",
+        "desert",
+    ]
+    path.write_text("forest\n")
+    _, summary = run("import_taxonomy", "t", str(path), "--json")
+    assert summary["deleted"] == 2 and set(labels("t")) == {"forest"}
