@@ -331,12 +331,25 @@ def cohen_kappa(a: list, b: list) -> float | None:
     return (observed - expected) / (1 - expected)
 
 
+def nominal_alpha(data: np.ndarray, value_domain: list | None = None) -> float | None:
+    """Krippendorff's alpha, nominal, of a coders × units matrix (NaN = missing), computed by
+    the maintained `krippendorff` package; None when undefined (a single value observed)."""
+    import krippendorff  # imported here: only the agreement table needs it
+
+    domain = value_domain or sorted(set(data[~np.isnan(data)].tolist()))
+    if len(domain) < 2:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = krippendorff.alpha(
+            reliability_data=data, level_of_measurement="nominal", value_domain=domain
+        )
+    return None if math.isnan(value) else float(value)
+
+
 def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
     """Krippendorff's alpha (nominal, hit/miss; skips are missing values) over the items with
     two or more hit/miss verdicts, and Cohen's kappa for every pair of annotators over the
     items both judged hit or miss. `items` is the number of items that enter alpha."""
-    import krippendorff
-
     o = outcomes or sample_outcomes(sample=sample)
     judged: dict[int, dict[int, int]] = defaultdict(dict)  # item -> annotator -> 1 hit / 0 miss
     for sample_item_id, annotator_id, value, _corrected, _updated in o.verdicts:
@@ -351,10 +364,7 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
         for j, item in enumerate(multi):
             for annotator_id, v in judged[item].items():
                 data[position[annotator_id], j] = v
-        value = krippendorff.alpha(
-            reliability_data=data, level_of_measurement="nominal", value_domain=[0, 1]
-        )
-        alpha = None if math.isnan(value) else float(value)
+        alpha = nominal_alpha(data, value_domain=[0, 1])
     pairs = []
     for a, b in combinations(annotators, 2):
         shared = [votes for votes in judged.values() if a in votes and b in votes]
@@ -420,15 +430,19 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
     }
 
 
+def _verdicts_of_dataset(*, dataset_id: int, taxonomy_id: int):
+    return Verdict.objects.filter(
+        sample_item__sample__run__dataset_id=dataset_id,
+        sample_item__sample__run__taxonomy_id=taxonomy_id,
+    )
+
+
 def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     """What the verdicts of ALL samples of the dataset (same taxonomy) say, per item:
     (labels known true, labels known false). A majority hit confirms the predicted label; a
     majority miss makes it false and, with a corrected label (the most common correction),
     gives the true label. One query."""
-    rows = Verdict.objects.filter(
-        sample_item__sample__run__dataset_id=dataset_id,
-        sample_item__sample__run__taxonomy_id=taxonomy_id,
-    ).values_list(
+    rows = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).values_list(
         "sample_item_id", "sample_item__prediction__item_id", "sample_item__prediction__label_id",
         "value", "corrected_label_id",
     )  # fmt: skip
@@ -444,6 +458,8 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     facts: dict[int, tuple[set, set]] = defaultdict(lambda: (set(), set()))
     for item_id, label_id, hits, misses, corrections in votes.values():
         outcome = _majority(hits, misses)
+        if outcome not in (HIT, MISS):
+            continue
         true, false = facts[item_id]
         if outcome == HIT:
             true.add(label_id)
@@ -452,7 +468,7 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
             top = corrections.most_common(2)
             if top and (len(top) == 1 or top[0][1] > top[1][1]):
                 true.add(top[0][0])
-    return facts
+    return dict(facts)
 
 
 def runs_score(*, sample: Sample) -> dict[str, Any]:
@@ -460,25 +476,25 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     collected so far, without new annotation. An item is covered for a run when the facts
     decide its prediction: correct when the label is the item's one known true label, wrong
     when it is known false (or another label is known true). Three queries."""
-    facts = _facts(dataset_id=sample.run.dataset_id, taxonomy_id=sample.run.taxonomy_id)
+    dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
+    facts = _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
     runs = list(
-        ClassificationRun.objects.filter(
-            dataset_id=sample.run.dataset_id, taxonomy_id=sample.run.taxonomy_id
-        )
+        ClassificationRun.objects.filter(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
         .order_by("id")
         .values_list("id", "name", "model", "ensemble", "status")
     )
-    run_ids = [r[0] for r in runs]
-    predictions = (
-        Prediction.objects.filter(run_id__in=run_ids, item_id__in=list(facts)).values_list(
-            "run_id", "item_id", "label_id"
-        )
-        if facts and run_ids
-        else []
+    # The judged items as a subquery: the same single query whether or not there are facts.
+    judged_items = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).values(
+        "sample_item__prediction__item_id"
     )
+    predictions = Prediction.objects.filter(
+        run_id__in=[r[0] for r in runs], item_id__in=judged_items
+    ).values_list("run_id", "item_id", "label_id")
     covered: Counter = Counter()
     correct: Counter = Counter()
     for run_id, item_id, label_id in predictions:
+        if item_id not in facts:
+            continue  # only skips or ties so far
         true, false = facts[item_id]
         if len(true) == 1:
             covered[run_id] += 1
