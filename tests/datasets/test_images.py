@@ -1,0 +1,137 @@
+"""Image and thumbnail serving: members only, never outside the dataset root."""
+
+import io
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from PIL import Image
+
+from annotate.datasets.importers import dataset_import
+from annotate.datasets.models import Dataset, Item
+from tests.conftest import PASSWORD
+from tests.datasets.conftest import write_jpeg, write_png
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ann_client(ann) -> Client:
+    client = Client()
+    client.login(username="ann", password=PASSWORD)
+    return client
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+@pytest.fixture
+def imported(dataset: Dataset) -> dict[str, Item]:
+    root = Path(dataset.image_root)
+    write_jpeg(root / "red.jpg", size=(40, 20))
+    write_png(root / "sub" / "alpha.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    write_jpeg(root / "rotated.jpg", size=(60, 20), exif=exif)
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(root / "tiff.tif")
+    dataset_import(name="demo", folder=root)
+    return {i.external_id: i for i in Item.objects.filter(dataset=dataset)}
+
+
+def test_member_gets_original_bytes_with_type_and_nosniff(imported, ann_client, dataset) -> None:
+    item = imported["red.jpg"]
+    response = ann_client.get(f"/items/{item.pk}/image/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert body(response) == (Path(dataset.image_root) / "red.jpg").read_bytes()
+    png = ann_client.get(f"/items/{imported['sub/alpha.png'].pk}/image/")
+    assert png["Content-Type"] == "image/png"
+    tiff = ann_client.get(f"/items/{imported['tiff.tif'].pk}/image/")
+    assert tiff["Content-Type"] == "image/png"  # re-encoded: browsers do not show TIFF
+    assert Image.open(io.BytesIO(body(tiff))).format == "PNG"
+
+
+def test_thumbnails_are_rgb_jpeg_exif_rotated_and_cached(imported, ann_client, settings) -> None:
+    rotated = imported["rotated.jpg"]
+    response = ann_client.get(f"/items/{rotated.pk}/thumbnail/?size=128")
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    thumb = Image.open(io.BytesIO(body(response)))
+    assert thumb.format == "JPEG" and thumb.mode == "RGB"
+    assert thumb.size == (20, 60)  # transposed by its EXIF orientation
+    cached = Path(settings.MEDIA_ROOT) / "thumbs" / str(rotated.dataset_id) / "128"
+    assert (cached / f"{rotated.pk}.jpg").exists()
+    alpha = ann_client.get(f"/items/{imported['sub/alpha.png'].pk}/thumbnail/")
+    assert Image.open(io.BytesIO(body(alpha))).mode == "RGB"
+    assert ann_client.get(f"/items/{rotated.pk}/thumbnail/?size=9999").status_code == 400
+    assert ann_client.get(f"/items/{rotated.pk}/thumbnail/?size=abc").status_code == 400
+
+
+def test_non_members_and_anonymous_get_nothing(imported, otto) -> None:
+    item = imported["red.jpg"]
+    outsider = Client()
+    outsider.login(username="otto", password=PASSWORD)
+    assert outsider.get(f"/items/{item.pk}/image/").status_code == 404
+    assert outsider.get(f"/items/{item.pk}/thumbnail/").status_code == 404
+    assert outsider.get("/items/999999/image/").status_code == 404
+    assert Client().get(f"/items/{item.pk}/image/").status_code == 302
+
+
+def test_unreadable_items_have_no_image(dataset, ann_client) -> None:
+    root = Path(dataset.image_root)
+    (root / "page.jpg").write_text("<html><script>alert(1)</script></html>")
+    dataset_import(name="demo", folder=root)
+    item = Item.objects.get(external_id="page.jpg")
+    assert ann_client.get(f"/items/{item.pk}/image/").status_code == 404
+    assert ann_client.get(f"/items/{item.pk}/thumbnail/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "image_path",
+    [
+        "../secret.jpg",
+        "sub/../../secret.jpg",
+        "%2e%2e/secret.jpg",
+        "..%2fsecret.jpg",
+        "ABSOLUTE",
+        "link.jpg",
+        "dirlink/secret.jpg",
+        "../../outside/secret.jpg",
+    ],
+)
+def test_path_traversal_never_reads_outside_the_root(
+    dataset, ann_client, image_root: Path, tmp_path: Path, image_path: str
+) -> None:
+    """Whatever lands in image_path (a tampered row, a symlink), nothing outside is served."""
+    secret = write_jpeg(image_root / "secret.jpg")  # inside the roots, outside the dataset
+    outside = write_jpeg(tmp_path / "outside" / "secret.jpg")  # outside every root
+    root = Path(dataset.image_root)
+    (root / "link.jpg").symlink_to(outside)
+    (root / "dirlink").symlink_to(image_root, target_is_directory=True)
+    if image_path == "ABSOLUTE":
+        image_path = str(secret)
+    item = Item.objects.create(
+        dataset=dataset, external_id=image_path, image_path=image_path, status="ok",
+        image_format="JPEG",
+    )  # fmt: skip
+    for url in (f"/items/{item.pk}/image/", f"/items/{item.pk}/thumbnail/"):
+        response = ann_client.get(url)
+        assert response.status_code == 404, url
+        assert body(response) != secret.read_bytes()
+
+
+def test_dataset_root_outside_the_image_roots_serves_nothing(
+    dataset, ann_client, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write_jpeg(elsewhere / "a.jpg")
+    Dataset.objects.filter(pk=dataset.pk).update(image_root=str(elsewhere))
+    item = Item.objects.create(dataset=dataset, external_id="a.jpg", image_path="a.jpg")
+    assert ann_client.get(f"/items/{item.pk}/image/").status_code == 404
+
+
+def test_encoded_traversal_in_the_url_does_not_route(ann_client) -> None:
+    for url in ("/items/..%2f..%2fetc%2fpasswd/image/", "/items/%2e%2e/image/"):
+        assert ann_client.get(url).status_code == 404
