@@ -1,0 +1,140 @@
+"""Pages of the annotation workflow: the annotate page and its fragments (htmx / fetch), and the
+sample form of the run page. Thin: assignment, verdicts and sampling live in their modules; the
+page saves verdicts through the same REST endpoint as any script (`POST /api/verdicts/`)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from annotate.accounts.roles import has_role
+from annotate.datasets.models import Role
+from annotate.taxonomies.models import Label
+from annotate.validation.api import next_item_json
+from annotate.validation.assignment import annotator_progress, sample_item_next, sample_progress
+from annotate.validation.models import SampleItem
+from annotate.validation.sampling import SampleError, sample_draw
+from annotate.validation.selectors import get_sample_for_user
+from classifier.selectors import get_run_for_user
+
+ITEM_RELATED = ("sample__run__taxonomy", "prediction__item", "prediction__label")
+
+
+def _exclude_ids(request: HttpRequest) -> list[int]:
+    return [int(x) for x in request.GET.get("exclude", "").split(",") if x.isdigit()][:50]
+
+
+def _item_context(item: SampleItem | None) -> dict:
+    if item is None:
+        return {"item": None}
+    item = SampleItem.objects.select_related(*ITEM_RELATED).get(pk=item.pk)
+    return {"item": next_item_json(item)}
+
+
+def _progress_context(sample, user) -> dict:
+    return {
+        "sample": sample,
+        "mine": annotator_progress(sample=sample, annotator=user),
+        "progress": sample_progress(sample=sample),
+    }
+
+
+@login_required
+@require_GET
+def annotate_page(request: HttpRequest, pk: int) -> HttpResponse:
+    sample = get_sample_for_user(request.user, pk)
+    item = sample_item_next(sample=sample, annotator=request.user)
+    context = {**_progress_context(sample, request.user), **_item_context(item)}
+    return render(request, "validation/annotate.html", context)
+
+
+@login_required
+@require_GET
+def annotate_item(request: HttpRequest, pk: int) -> HttpResponse:
+    """One item as an HTML fragment: the caller's next one (`?exclude=` the ones they hold), or
+    `?item=ID` after an undo. 204 when nothing is left for the caller."""
+    sample = get_sample_for_user(request.user, pk)
+    if request.GET.get("item", "").isdigit():
+        item = SampleItem.objects.filter(sample=sample, pk=int(request.GET["item"])).first()
+        if item is None:
+            raise Http404("No such item in this sample")
+    else:
+        exclude = _exclude_ids(request)
+        item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude)
+    if item is None:
+        return HttpResponse(status=204)
+    return render(request, "validation/_annotate_item.html", _item_context(item))
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def annotate_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    sample = get_sample_for_user(request.user, pk)
+    return render(
+        request, "validation/_annotate_progress.html", _progress_context(sample, request.user)
+    )
+
+
+@login_required
+@require_GET
+def label_search(request: HttpRequest, pk: int) -> HttpResponse:
+    """Type-ahead over the run's taxonomy for a corrected label (at most 8 matches)."""
+    sample = get_sample_for_user(request.user, pk)
+    query = request.GET.get("q", "").strip()[:100]
+    labels = Label.objects.none()
+    if query:
+        labels = Label.objects.filter(taxonomy_id=sample.run.taxonomy_id).filter(
+            name__icontains=query
+        ) | Label.objects.filter(taxonomy_id=sample.run.taxonomy_id, key__icontains=query)
+        labels = labels.order_by("name")[:8]
+    return render(request, "validation/_label_results.html", {"labels": labels, "q": query})
+
+
+def run_samples_context(*, run, user) -> dict:
+    """What the run page's sample card shows: the run's samples with progress, and the form
+    for leads."""
+    samples = list(run.samples.select_related("created_by"))
+    for sample in samples:
+        sample.progress = sample_progress(sample=sample)
+    return {
+        "run": run,
+        "samples": samples,
+        "is_lead": has_role(user, run.dataset, Role.LEAD),
+    }
+
+
+@login_required
+@require_POST
+def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """The sample form of the run page (leads and admins): htmx swaps the card, a plain POST
+    redirects back to the run page."""
+    run = get_run_for_user(request.user, pk)
+    if not has_role(request.user, run.dataset, Role.LEAD):
+        return HttpResponse("Only leads and admins of this dataset may draw samples.", status=403)
+    error = None
+    try:
+        options = {
+            "classes": int(request.POST.get("classes") or 10),
+            "per_class": int(request.POST.get("per_class") or 100),
+            "redundancy": int(request.POST.get("redundancy") or 1),
+            "overlap": float(request.POST.get("overlap") or 0.1),
+            "min_probability": float(request.POST.get("min_probability") or 0),
+            "seed": int(request.POST["seed"]) if request.POST.get("seed") else None,
+            "exclude_previous": bool(request.POST.get("exclude_previous")),
+            "blind": bool(request.POST.get("blind")),
+        }
+        sample = sample_draw(run=run, created_by=request.user, **options)
+    except (ValueError, SampleError) as exc:
+        error = str(exc) if isinstance(exc, SampleError) else "Please enter numbers."
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"Sample {sample.pk} drawn.")
+        return redirect(f"/runs/{run.pk}/")
+    return render(request, "validation/_run_samples.html", {"run": run, "error": error})
