@@ -7,10 +7,12 @@ only, no image decoding). Both are safe to run twice: predictions are upserts (c
 delete + bulk load in one transaction (re-scoring)."""
 
 import logging
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -33,15 +35,36 @@ Status = ClassificationRun.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 
 
+@worker_process_init.connect
+def _allow_decode_workers(**_) -> None:
+    """Celery's prefork children are daemonic, and daemonic processes may not start the
+    DataLoader's decode workers. Those workers watch their parent and exit with it, which is
+    what the rule protects, so lift it in pool children."""
+    multiprocessing.current_process()._config["daemon"] = False  # noqa: SLF001
+
+
 @shared_task(name="classifier.classify_chunk", bind=True, acks_late=True,
              reject_on_worker_lost=True)  # fmt: skip
 def classify_chunk(self, chunk_id: int) -> str:
-    return chunk_process(chunk_id=chunk_id, worker=self.request.hostname or "")
+    try:
+        return chunk_process(chunk_id=chunk_id, worker=self.request.hostname or "")
+    except Exception as exc:
+        # No blind retry (it could repeat forever); the run fails visibly and can be resumed.
+        log.exception("chunk %s failed", chunk_id)
+        chunk = RunChunk.objects.filter(pk=chunk_id).values_list("run_id", "index").first()
+        if chunk:
+            run_fail(run_id=chunk[0], message=f"chunk {chunk[1]}: {type(exc).__name__}: {exc}")
+        return "failed"
 
 
 @shared_task(name="classifier.rescore_run", acks_late=True, reject_on_worker_lost=True)
 def rescore_run(run_id: int) -> str:
-    return run_rescore(run_id=run_id)
+    try:
+        return run_rescore(run_id=run_id)
+    except Exception as exc:
+        log.exception("re-scoring run %s failed", run_id)
+        run_fail(run_id=run_id, message=f"re-scoring: {type(exc).__name__}: {exc}")
+        return "failed"
 
 
 def _image_path(root: str, relative: str) -> str:
