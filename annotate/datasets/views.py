@@ -1,8 +1,12 @@
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from annotate.accounts.roles import get_dataset_for_user, role_on
 from annotate.datasets.images import (
@@ -23,6 +27,25 @@ from annotate.datasets.selectors import (
 )
 
 GALLERY_PAGE_SIZE = 48
+
+
+def session_or_token(view):
+    """Like login_required, but API clients may also send `Authorization: Token <key>`
+    (the image URLs appear in API responses). GET only, so CSRF does not apply."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated and request.META.get("HTTP_AUTHORIZATION"):
+            try:
+                found = TokenAuthentication().authenticate(request)
+            except AuthenticationFailed:
+                found = None
+            if found is None:
+                return HttpResponse("invalid token", status=401, content_type="text/plain")
+            request.user = found[0]
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapped
 
 
 @login_required
@@ -62,7 +85,7 @@ def _image_headers(response: HttpResponse) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@session_or_token
 def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     """The item's original image (re-encoded as PNG when browsers cannot show its format)."""
     item = get_item_for_user(request.user, pk)
@@ -82,7 +105,7 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@session_or_token
 def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """A cached JPEG thumbnail; `?size=` is one of THUMBNAIL_SIZES."""
     item = get_item_for_user(request.user, pk)

@@ -66,3 +66,9 @@ def folder(image_root: Path) -> Path:
     write_jpeg(root / "b.jpg", size=(40, 30))
     write_png(root / "city" / "c.png")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Logins hash passwords; the production hasher costs ~0.3 s a login on a busy CI core."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

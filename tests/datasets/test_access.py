@@ -90,12 +90,22 @@ def test_api_items_paginated_with_fields_and_token_auth(filled: Dataset, ann: Us
     assert item["external_id"] == "0.jpg" and item["caption"].startswith("<script>")
     assert item["image_url"].endswith(f"/items/{item['id']}/image/")
     image = api.get(item["image_url"])
-    assert image.status_code == 302  # pages use the session; the API token is for the API
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert api.get(item["thumbnail_url"]).status_code == 200
+    wrong = Client(HTTP_AUTHORIZATION="Token nope").get(item["image_url"])
+    assert wrong.status_code == 401
     bad = api.get(f"/api/datasets/{filled.pk}/items/?status=unreadable").json()
     assert bad["count"] == 1 and bad["results"][0]["image_url"] is None
     assert bad["results"][0]["status_reason"] == "empty file"
     # A status outside the allow-list is ignored, never passed to the ORM.
     assert api.get(f"/api/datasets/{filled.pk}/items/?status=__all").json()["count"] == 6
+
+
+def test_token_of_an_outsider_gets_no_image(filled: Dataset, otto: User) -> None:
+    token = Token.objects.create(user=otto)
+    item = Item.objects.filter(dataset=filled, status="ok").first()
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get(f"/items/{item.pk}/image/").status_code == 404
 
 
 def test_api_token_endpoint(ann: User) -> None:
