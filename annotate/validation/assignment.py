@@ -33,8 +33,8 @@ from annotate.accounts.roles import has_role
 from annotate.datasets.models import Role
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 
-BATCH = 8  # rows locked per attempt
-ATTEMPTS = 5
+BATCH = 1  # rows locked per attempt: lock only what we lease
+ATTEMPTS = 20
 
 
 def lease_seconds() -> int:
