@@ -283,3 +283,16 @@ def test_thresholds_command(published) -> None:
     assert [r["threshold"] for r in data["rows"]] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert data["rows"][3]["classified"] == 507
     assert math.isclose(data["rows"][3]["ratio"], 1.33737, abs_tol=1e-4)
+
+
+def test_label_frequency_of_a_finished_run_is_cached(client: Client, published) -> None:
+    from django.utils import timezone
+
+    published.run.finished = timezone.now()
+    published.run.save()
+    client.login(username="lee", password=PASSWORD)
+    url = f"/api/samples/{published.sample.pk}/classes/"
+    first = count_queries(client, url)
+    assert count_queries(client, url) == first - 1  # the GROUP BY over the run is cached
+    assert client.get(url).json() == client.get(url).json()
+    assert client.get(url).json()["rows"][0]["frequency"] == 125
