@@ -21,6 +21,7 @@ the template.
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -190,6 +191,7 @@ def taxonomy_import(
     path: str | Path | None = None,
     template: str = DEFAULT_TEMPLATE,
     indoor_outdoor: str | bytes | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TaxonomyImportResult:
     """Create or replace taxonomy `name` from a file's text (or `path`), in one transaction.
 
@@ -267,8 +269,15 @@ def taxonomy_import(
             else:
                 label.name, label.prompt, label.position = p.name, p.prompt, position
                 to_update.append(label)
+        total = len(parsed)
+        if progress:
+            progress(0, total)
         Label.objects.bulk_create(to_create, batch_size=1000)
+        if progress:
+            progress(len(to_create), total)
         Label.objects.bulk_update(to_update, ["name", "prompt", "position"], batch_size=1000)
+        if progress:
+            progress(total, total)
 
     return TaxonomyImportResult(
         taxonomy_id=taxonomy.pk,

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.datasets.progress import ProgressBar
 from annotate.taxonomies.importers import TaxonomyImportError, taxonomy_import
 from annotate.taxonomies.models import DEFAULT_TEMPLATE
 
@@ -24,15 +25,19 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         io_file = options["indoor_outdoor"]
+        bar = ProgressBar("labels", 0, stream=self.stderr._out)
         try:
             result = taxonomy_import(
                 name=options["name"],
                 path=options["file"],
                 template=options["template"],
                 indoor_outdoor=Path(io_file) if io_file else None,
+                progress=bar,
             )
         except TaxonomyImportError as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            bar.close()
         self.stdout.write(result.summary())
         for warning in result.warnings:
             self.stderr.write(f"warning: {warning}")
