@@ -24,9 +24,8 @@ def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> ClassificationR
 
 def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:
     """{reason: count} of the run's items without a prediction (live while running)."""
-    finished = run.status in ClassificationRun.TERMINAL
-    if finished and (run.unreadable or run.source != ClassificationRun.Source.MODEL):
-        return dict(run.unreadable)
+    if run.status == ClassificationRun.Status.SUCCEEDED or not run.pk:
+        return dict(run.unreadable)  # aggregated when the run ended
     counts: dict[str, int] = {}
     for chunk_counts in run.chunks.values_list("unreadable", flat=True):
         for reason, count in chunk_counts.items():
