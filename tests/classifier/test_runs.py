@@ -1,0 +1,225 @@
+"""Runs through the `classify` and `import_predictions` commands (their synchronous path:
+the same task code a worker runs), the embedding cache, cancel/resume/sweep."""
+
+import json
+import os
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+import torch
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from annotate.datasets.models import Item
+from classifier.models import ClassificationRun, Prediction, RunChunk
+from classifier.services import run_cancel, run_create, run_resume, run_sweep
+from classifier.tasks import chunk_process
+from tests.classifier.conftest import LABELS, add_file_item, add_items, make_taxonomy
+
+pytestmark = pytest.mark.torch
+
+
+def classify(*args: str) -> dict:
+    out = StringIO()
+    call_command("classify", "demo", *args, "--sync", "--json", stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def tiny(checkpoint: Path, *extra: str) -> list[str]:
+    return ["--model", "sieve-tiny", "--weights", str(checkpoint), *extra]
+
+
+def test_classify_end_to_end_with_bad_images(dataset, taxonomy, tiny_checkpoint) -> None:
+    add_items(dataset, 10)
+    add_file_item(dataset, "junk.jpg", b"nope")
+    add_file_item(dataset, "gone.jpg", None)
+    Item.objects.create(dataset=dataset, external_id="no-image", caption="only text")
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint, "--ensemble",
+                       "conditional", "--tau", "0.5"))  # fmt: skip
+    run = ClassificationRun.objects.get(pk=summary["run"])
+    assert summary["status"] == "succeeded" and run.status == "succeeded"
+    assert (run.ensemble, run.condition_threshold) == ("conditional", 0.5)
+    assert summary["predicted"] == 10 and summary["total"] == 13
+    assert run.unreadable == {"not an image": 1, "missing file": 1, "no image": 1}
+    assert run.chunks.count() == 2  # 13 items in chunks of 8
+    predictions = Prediction.objects.filter(run=run)
+    assert predictions.values("item").distinct().count() == 10
+    p = predictions.first()
+    assert len(p.top5) == 5 and p.top5[0] == [p.label_id, pytest.approx(p.probability)]
+    assert sum(prob for _, prob in p.top5) <= 1.0 + 1e-6
+    assert p.image_probability is not None and p.text_probability is not None
+    junk = Item.objects.get(external_id="junk.jpg")
+    assert (junk.status, junk.status_reason) == ("unreadable", "not an image")
+
+
+def test_one_label_and_empty_dataset(dataset, tiny_checkpoint) -> None:
+    make_taxonomy("single", ["beach"])
+    summary = classify("--taxonomy", "single", *tiny(tiny_checkpoint))
+    assert summary["status"] == "succeeded" and summary["total"] == 0  # empty dataset
+    add_items(dataset, 3)
+    summary = classify("--taxonomy", "single", *tiny(tiny_checkpoint), "--no-cache")
+    probs = Prediction.objects.filter(run_id=summary["run"]).values_list("probability", flat=True)
+    assert list(probs) == [pytest.approx(1.0)] * 3
+
+
+def test_bad_model_specs(dataset, taxonomy, tiny_checkpoint, tmp_path) -> None:
+    add_items(dataset, 2)
+    with pytest.raises(CommandError, match="Unknown architecture"):
+        classify("--taxonomy", taxonomy.name, "--model", "ViT-Z-99")
+    with pytest.raises(CommandError, match="Checkpoint not found"):
+        classify("--taxonomy", taxonomy.name, "--model", "sieve-tiny", "--weights",
+                 str(tmp_path / "nope.pt"))  # fmt: skip
+    assert not ClassificationRun.objects.exists()  # refused before creating a run
+    bad = tmp_path / "bad.pt"
+    torch.save({"not": "a clip"}, bad)
+    with pytest.raises(CommandError, match="state dict"):
+        classify("--taxonomy", taxonomy.name, *tiny(bad))
+    run = ClassificationRun.objects.get()
+    assert run.status == "failed" and "state dict" in run.error
+
+
+def test_hub_weights_offline_fail_the_run_at_once(dataset, taxonomy, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    add_items(dataset, 2)
+    with pytest.raises(CommandError, match="--weights /path/to/checkpoint.pt"):
+        classify("--taxonomy", taxonomy.name, "--model", "ViT-B-32", "--weights", "openai")
+    run = ClassificationRun.objects.get()
+    assert run.status == "failed" and run.chunks.filter(status="cancelled").exists()
+
+
+def test_rescoring_from_the_cache_opens_no_image(dataset, taxonomy, tiny_checkpoint) -> None:
+    add_items(dataset, 12, caption="a day at the beach")
+    add_file_item(dataset, "junk.jpg", b"nope")
+    first = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    # Every image is gone now: a run that touched one would find it missing.
+    shutil.rmtree(dataset.image_root)
+    os.makedirs(dataset.image_root)
+    make_taxonomy("other", [*LABELS, "harbor", "museum"])
+    second = classify("--taxonomy", "other", *tiny(tiny_checkpoint, "--ensemble", "weighted"))
+    run = ClassificationRun.objects.get(pk=second["run"])
+    assert run.source == "cache" and run.status == "succeeded"
+    assert not run.chunks.exists()
+    assert second["predicted"] == first["predicted"] == 12
+    assert run.unreadable == {"not an image": 1}
+    assert Prediction.objects.filter(run=run, text_probability__isnull=False).count() == 12
+    assert Prediction.objects.filter(run=run, label__taxonomy__name="other").count() == 12
+
+    # Same taxonomy + ensemble as a full run: the cache gives the same predictions.
+    again = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+
+    def labels(run_id):  # noqa: E306
+        return list(Prediction.objects.filter(run_id=run_id).order_by("item")
+                    .values_list("item", "label", "top5"))  # fmt: skip
+
+    a, b = labels(first["run"]), labels(again["run"])
+    assert [(i, lab) for i, lab, _ in a] == [(i, lab) for i, lab, _ in b]
+    for (_, _, ta), (_, _, tb) in zip(a, b, strict=True):
+        assert [t[1] for t in ta] == pytest.approx([t[1] for t in tb], abs=2e-3)  # float16 cache
+
+
+def test_rescore_falls_back_to_the_gpu_when_the_dataset_grew(
+    dataset, taxonomy, tiny_checkpoint
+) -> None:
+    add_items(dataset, 4)
+    classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    add_items(dataset, 3, start=4)
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    run = ClassificationRun.objects.get(pk=summary["run"])
+    assert run.source == "model" and summary["predicted"] == 7
+
+
+def test_cancel_stops_chunks_and_resume_sends_only_missing(
+    dataset, taxonomy, tiny_checkpoint, django_capture_on_commit_callbacks
+) -> None:
+    add_items(dataset, 20)  # 3 chunks of 8
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(tiny_checkpoint), send=False)  # fmt: skip
+    first, second, third = run.chunks.order_by("index")
+    assert chunk_process(chunk_id=first.pk) == "done"
+    run_cancel(run=run)
+    assert chunk_process(chunk_id=second.pk) == "skipped"  # a revoked chunk that still ran
+    run.refresh_from_db()
+    assert run.status == "cancelled" and Prediction.objects.filter(run=run).count() == 8
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run_resume(run=run)
+    assert len(callbacks) == 1
+    assert set(run.chunks.filter(status="queued").values_list("pk", flat=True)) == {
+        second.pk, third.pk,
+    }  # fmt: skip
+    for chunk in (second, third, first):  # a re-delivered done chunk is a no-op
+        chunk_process(chunk_id=chunk.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded" and Prediction.objects.filter(run=run).count() == 20
+
+
+def test_a_running_chunk_stops_at_the_next_batch(
+    dataset, taxonomy, tiny_checkpoint, monkeypatch
+) -> None:
+    add_items(dataset, 8)  # one chunk, two batches of 4
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(tiny_checkpoint), send=False)  # fmt: skip
+    from classifier import tasks
+
+    write = tasks.predictions_write
+
+    def write_then_cancel(**kwargs) -> int:  # an admin cancels while the first batch is stored
+        written = write(**kwargs)
+        run_cancel(run=ClassificationRun.objects.get(pk=run.pk))
+        return written
+
+    monkeypatch.setattr(tasks, "predictions_write", write_then_cancel)
+    assert chunk_process(chunk_id=run.chunks.get().pk) == "stopped"
+    assert Prediction.objects.filter(run=run).count() == 4
+    assert run.chunks.get().status == "cancelled"
+
+
+def test_sweep_redispatches_chunks_of_dead_workers(
+    dataset, taxonomy, django_capture_on_commit_callbacks
+) -> None:
+    add_items(dataset, 20)
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny", send=False)
+    dead, alive, _ = run.chunks.order_by("index")
+    old = timezone.now() - timezone.timedelta(minutes=30)
+    RunChunk.objects.filter(pk=dead.pk).update(status="running", heartbeat=old, task_id="t-1")
+    RunChunk.objects.filter(pk=alive.pk).update(status="running", heartbeat=timezone.now())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert run_sweep(run=run) == 1
+    assert len(callbacks) == 1
+    dead.refresh_from_db()
+    assert dead.status == "queued" and dead.task_id != "t-1"
+    assert RunChunk.objects.get(pk=alive.pk).status == "running"
+
+
+def test_import_predictions(dataset, taxonomy, tmp_path) -> None:
+    Item.objects.bulk_create(
+        Item(dataset=dataset, external_id=f"img{n}.jpg", image_path=f"img{n}.jpg") for n in range(4)
+    )
+    csv_file = tmp_path / "preds.csv"
+    csv_file.write_text(
+        "external_id,label,probability\n"
+        "img0.jpg,/b/beach,0.9\n"  # by key
+        "img1.jpg,kitchen,0.4\n"  # by name
+        "img2.jpg,volcano,0.5\n"  # unknown label
+        "nope.jpg,beach,0.5\n"  # unknown item
+        "img3.jpg,beach,1.7\n"  # bad probability
+        "img1.jpg,street,0.6\n"  # repeated: the last row wins
+    )
+    out = StringIO()
+    call_command("import_predictions", "demo", taxonomy.name, str(csv_file), "--name", "ext",
+                 "--json", stdout=out)  # fmt: skip
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert summary["predictions"] == 2
+    assert summary["skipped"] == {"unknown item": 1, "unknown label": 1, "bad probability": 1}
+    run = ClassificationRun.objects.get(pk=summary["run"])
+    assert (run.name, run.status, run.ensemble, run.source) == ("ext", "succeeded", "external",
+                                                               "import")  # fmt: skip
+    rows = dict(Prediction.objects.filter(run=run).values_list("item__external_id", "label__name"))
+    assert rows == {"img0.jpg": "beach", "img1.jpg": "street"}
+    with pytest.raises(CommandError, match="3 columns"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("a,b\n")
+        call_command("import_predictions", "demo", taxonomy.name, str(bad))
