@@ -296,3 +296,32 @@ def test_label_frequency_of_a_finished_run_is_cached(client: Client, published) 
     assert count_queries(client, url) == first - 1  # the GROUP BY over the run is cached
     assert client.get(url).json() == client.get(url).json()
     assert client.get(url).json()["rows"][0]["frequency"] == 125
+
+
+def test_degenerate_samples(client: Client, small, dataset, ann) -> None:
+    """No items, no verdicts, only hits: every value is a number or null, never an error."""
+    from annotate.validation.models import Sample
+
+    empty = Sample.objects.create(run=small.run)
+    for sample in (empty, small.sample):
+        for endpoint in ("thresholds", "classes", "agreement", "scores", "progress"):
+            response = api(client, "lee", f"/api/samples/{sample.pk}/{endpoint}/")
+            assert response.status_code == 200, (sample.pk, endpoint)
+        assert client.get(f"/samples/{sample.pk}/").status_code == 200
+    add_verdicts([(si, ann, "hit") for si in small.sample_items])
+    body = api(client, "lee", f"/api/samples/{small.sample.pk}/thresholds/").json()
+    assert body["rows"][0]["hit_rate"] == 1 and body["rows"][0]["error_rate"] is None
+    assert body["best_threshold"] is None and body["mean_probability_misses"] is None
+    assert all(r["ratio"] is None and r["ratio_low"] is None for r in body["rows"])
+    assert api(client, "lee", f"/api/samples/{small.sample.pk}/agreement/").json() == {
+        "alpha": None, "items": 0, "pairs": [],
+    }  # fmt: skip
+
+
+def test_thresholds_command_errors(small) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no sample"):
+        call_command("thresholds", 999999, stdout=StringIO())
+    with pytest.raises(CommandError, match="step"):
+        call_command("thresholds", small.sample.pk, "--step", "2", stdout=StringIO())
