@@ -9,11 +9,13 @@ from django.conf import settings
 from PIL import Image, ImageOps
 
 from annotate.datasets.models import Item
-from annotate.datasets.paths import safe_path
+from annotate.datasets.paths import UnsafePath, safe_path
 
 THUMBNAIL_SIZES = (128, 256, 512)
 DEFAULT_THUMBNAIL_SIZE = 256
 # Formats browsers display; anything else is re-encoded as PNG before it is served.
+# Everything reading an image may raise for a bad, changed or hostile file: the views answer 404.
+IMAGE_ERRORS = (UnsafePath, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 WEB_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 
 

@@ -11,6 +11,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from annotate.accounts.roles import get_dataset_for_user, role_on
 from annotate.datasets.images import (
     DEFAULT_THUMBNAIL_SIZE,
+    IMAGE_ERRORS,
     THUMBNAIL_SIZES,
     WEB_TYPES,
     image_reencoded_png,
@@ -18,7 +19,6 @@ from annotate.datasets.images import (
     thumbnail_file,
 )
 from annotate.datasets.models import Item
-from annotate.datasets.paths import UnsafePath
 from annotate.datasets.selectors import (
     datasets_for_user,
     get_item_for_user,
@@ -99,7 +99,7 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
             response = FileResponse(handle, content_type=WEB_TYPES[item.image_format])
         else:
             response = HttpResponse(image_reencoded_png(path), content_type="image/png")
-    except (UnsafePath, OSError):
+    except IMAGE_ERRORS:
         raise Http404("No image for this item") from None
     return _image_headers(response)
 
@@ -123,7 +123,7 @@ def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("No image for this item")
     try:
         path = thumbnail_file(item, size)
-    except (UnsafePath, OSError):
+    except IMAGE_ERRORS:
         raise Http404("No image for this item") from None
     handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
     return _image_headers(FileResponse(handle, content_type="image/jpeg"))

@@ -91,7 +91,9 @@ def test_api_items_paginated_with_fields_and_token_auth(filled: Dataset, ann: Us
     assert item["image_url"].endswith(f"/items/{item['id']}/image/")
     image = api.get(item["image_url"])
     assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
-    assert api.get(item["thumbnail_url"]).status_code == 200
+    assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"  # read: closes the file
+    thumbnail = api.get(item["thumbnail_url"])
+    assert thumbnail.status_code == 200 and b"".join(thumbnail.streaming_content)
     wrong = Client(HTTP_AUTHORIZATION="Token nope").get(item["image_url"])
     assert wrong.status_code == 401
     bad = api.get(f"/api/datasets/{filled.pk}/items/?status=unreadable").json()

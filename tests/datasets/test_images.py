@@ -23,6 +23,8 @@ def ann_client(ann) -> Client:
 
 
 def body(response) -> bytes:
+    """The response's bytes. Reading a streaming response to its end closes it (and the image
+    file a FileResponse holds open); the test client does that with the DB signals in place."""
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
@@ -47,7 +49,7 @@ def test_member_gets_original_bytes_with_type_and_nosniff(imported, ann_client, 
     assert response["X-Content-Type-Options"] == "nosniff"
     assert body(response) == (Path(dataset.image_root) / "red.jpg").read_bytes()
     png = ann_client.get(f"/items/{imported['sub/alpha.png'].pk}/image/")
-    assert png["Content-Type"] == "image/png"
+    assert png["Content-Type"] == "image/png" and body(png).startswith(b"\x89PNG")
     tiff = ann_client.get(f"/items/{imported['tiff.tif'].pk}/image/")
     assert tiff["Content-Type"] == "image/png"  # re-encoded: browsers do not show TIFF
     assert Image.open(io.BytesIO(body(tiff))).format == "PNG"
@@ -135,3 +137,11 @@ def test_dataset_root_outside_the_image_roots_serves_nothing(
 def test_encoded_traversal_in_the_url_does_not_route(ann_client) -> None:
     for url in ("/items/..%2f..%2fetc%2fpasswd/image/", "/items/%2e%2e/image/"):
         assert ann_client.get(url).status_code == 404
+
+
+def test_image_broken_after_import_answers_404(imported, ann_client, dataset) -> None:
+    item = imported["red.jpg"]
+    (Path(dataset.image_root) / "red.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    assert ann_client.get(f"/items/{item.pk}/thumbnail/?size=256").status_code == 404
+    (Path(dataset.image_root) / "tiff.tif").write_bytes(b"II*\x00 broken tiff")
+    assert ann_client.get(f"/items/{imported['tiff.tif'].pk}/image/").status_code == 404
