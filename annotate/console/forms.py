@@ -48,6 +48,7 @@ class TaxonomyImportForm(forms.Form):
     upload = forms.FileField(required=False, help_text="or upload the file")
     template = forms.CharField(max_length=200, initial=DEFAULT_TEMPLATE)
     indoor_outdoor = forms.CharField(
+        label="Indoor/outdoor file",
         max_length=1000,
         required=False,
         help_text="optional: a file inside SIEVE_IMAGE_ROOTS, or 'places365'",

@@ -145,3 +145,24 @@ def test_console_is_for_admins_only(ada: User, dataset: Dataset) -> None:
         assert response.status_code == 403
     assert Client().get("/console/").status_code == 302
     assert not Item.objects.exists()
+
+
+def test_list_queries_do_not_grow_with_datasets(
+    filled: Dataset, image_root: Path, ann: User
+) -> None:
+    def count_for(client: Client, url: str) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    client = client_for("ann")
+    before = (count_for(client, "/api/datasets/"), count_for(client, "/"))
+    for n in range(3):
+        write_jpeg(image_root / f"more{n}" / "a.jpg")
+        dataset_import(name=f"more{n}", folder=image_root / f"more{n}")
+        membership_set(dataset=Dataset.objects.get(name=f"more{n}"), user=ann, role=Role.LEAD)
+    after = (count_for(client, "/api/datasets/"), count_for(client, "/"))
+    assert after == before

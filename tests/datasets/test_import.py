@@ -56,6 +56,17 @@ def test_csv_captions_without_header(folder: Path, tmp_path: Path) -> None:
     assert items()["b.jpg"].caption == "second"
 
 
+def test_csv_with_bom_crlf_and_multiline_captions(folder: Path, tmp_path: Path) -> None:
+    captions = tmp_path / "captions.csv"
+    captions.write_bytes(
+        '\ufefffilename,caption\r\na.jpg,"two\r\nlines"\r\nb.jpg,caf\u00e9 \u2615\r\n'.encode()
+    )
+    _, summary = run("import_dataset", "photos", str(folder), "--captions", str(captions), "--json")
+    assert items()["a.jpg"].caption == "two\r\nlines"
+    assert items()["b.jpg"].caption == "caf\u00e9 \u2615"
+    assert summary["captions"]["bad_rows"] == 0 and summary["captions"]["undecodable_rows"] == 0
+
+
 def test_jsonl_captions(folder: Path, tmp_path: Path) -> None:
     captions = tmp_path / "captions.jsonl"
     lines = [
