@@ -8,6 +8,8 @@ from typing import TextIO
 class ProgressBar:
     """`bar = ProgressBar("import", total)`; `bar(done)` updates; `bar.close()` ends the line.
 
+    Commands pass `self.stderr._out`, the raw stream behind Django's OutputWrapper, because
+    the wrapper appends a newline to every write and the bar redraws one line with `\\r`.
     Redraws at most ~10 times a second so that it never slows the loop it reports on; when
     stderr is not a terminal it prints a plain line every 10% instead of carriage returns.
     """
