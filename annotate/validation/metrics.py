@@ -76,13 +76,22 @@ def parse_step(value: str | None) -> float:
 
 
 def sample_version(*, sample: Sample) -> str:
-    """A cheap fingerprint of the sample's verdicts (one aggregate query): changes whenever a
-    verdict is added, changed or removed. Used as ETag and by the dashboard's poller."""
-    agg = Verdict.objects.filter(sample_item__sample=sample).aggregate(
-        n=Count("id"), last=Max("updated"), top=Max("id")
+    """A cheap fingerprint of what the dashboard shows (two aggregate queries): the verdicts of
+    every sample on the dataset with this taxonomy (the scores table uses them all) and its
+    runs (a new or finished run changes the scores). It changes whenever a verdict is added,
+    changed or removed. Used as ETag and by the dashboard's poller."""
+    dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
+    verdicts = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).aggregate(
+        n=Count("id"), top=Max("id"), last=Max("updated")
     )
-    last = agg["last"].timestamp() if agg["last"] else 0
-    return f"{sample.pk}.{agg['n']}.{agg['top'] or 0}.{last:.6f}"
+    runs = ClassificationRun.objects.filter(
+        dataset_id=dataset_id, taxonomy_id=taxonomy_id
+    ).aggregate(n=Count("id"), top=Max("id"), last=Max("finished"))
+    parts = [sample.pk]
+    for agg in (verdicts, runs):
+        last = agg["last"].timestamp() if agg["last"] else 0
+        parts += [agg["n"], agg["top"] or 0, f"{last:.6f}"]
+    return ".".join(map(str, parts))
 
 
 def _majority(hits: int, misses: int) -> str:

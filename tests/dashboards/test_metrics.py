@@ -249,12 +249,12 @@ def count_queries(client: Client, url: str) -> int:
 @pytest.mark.parametrize(
     ("path", "queries"),
     [
-        ("/api/samples/{}/thresholds/", 10),
-        ("/api/samples/{}/classes/", 11),
-        ("/api/samples/{}/agreement/", 10),
-        ("/api/samples/{}/scores/", 11),
-        ("/samples/{}/", 17),
-        ("/samples/{}/dashboard/poll/", 18),
+        ("/api/samples/{}/thresholds/", 11),
+        ("/api/samples/{}/classes/", 12),
+        ("/api/samples/{}/agreement/", 11),
+        ("/api/samples/{}/scores/", 12),
+        ("/samples/{}/", 18),
+        ("/samples/{}/dashboard/poll/", 20),
     ],
 )
 def test_constant_query_count(

@@ -152,3 +152,24 @@ def test_dashboard_updates_live_after_a_verdict_is_posted(page, live_server, sma
     page.wait_for_function(
         "() => Chart.getChart('chart-thresholds').data.datasets[1].data[0] === 1"
     )
+
+
+@pytest.mark.django_db
+def test_poll_sees_new_runs_and_other_samples(client: Client, small, dataset, ann) -> None:
+    """The scores table depends on every sample of the dataset and on its runs."""
+    from tests.dashboards.conftest import make_run, make_sample
+
+    as_user(client, "lee")
+    page = client.get(f"/samples/{small.sample.pk}/").content.decode()
+    version = page.split('id="dash-poll" hidden data-version="')[1].split('"')[0]
+    url = f"/samples/{small.sample.pk}/dashboard/poll/?v={version}"
+    labels = [small.labels[1]] * 12
+    other, predictions = make_run(dataset, small.taxonomy, small.items, labels, [0.5] * 12)
+    fresh = client.get(url)
+    assert fresh.status_code == 200 and f'href="/runs/{other.pk}/"' in fresh.content.decode()
+    version = fresh.content.decode().split('data-version="')[1].split('"')[0]
+    url = f"/samples/{small.sample.pk}/dashboard/poll/?v={version}"
+    assert client.get(url).status_code == 204
+    other_sample, items = make_sample(other, predictions[:2])
+    add_verdicts([(items[0], ann, "hit")])  # a verdict on another sample of the dataset
+    assert client.get(url).status_code == 200
