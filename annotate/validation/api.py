@@ -20,7 +20,6 @@ from annotate.accounts.roles import has_role
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import (
-    annotator_progress,
     get_sample_item_for_user,
     sample_item_next,
     sample_progress,
@@ -227,12 +226,7 @@ def sample_next(request: Request, pk: int) -> Response:
     item = SampleItem.objects.select_related(
         "sample__run__taxonomy", "prediction__item", "prediction__label"
     ).get(pk=item.pk)
-    body = next_item_json(item)
-    body["progress"] = {
-        "mine": annotator_progress(sample=sample, annotator=request.user),
-        **sample_progress(sample=sample),
-    }
-    return Response(body)
+    return Response(next_item_json(item))
 
 
 class CSVRenderer(BaseRenderer):

@@ -68,11 +68,10 @@ def _others_leases(now, annotator) -> Subquery:
 
 def lease_grant(item: SampleItem, annotator, now) -> SampleItem:
     """Lease (or extend the lease of) `item` to `annotator` from `now`."""
-    Lease.objects.update_or_create(
-        sample_item=item,
-        annotator=annotator,
-        defaults={"expires": now + timedelta(seconds=lease_seconds())},
-    )
+    expires = now + timedelta(seconds=lease_seconds())
+    # The caller holds the item's row lock (or SQLite's write lock): no race between the two.
+    if not Lease.objects.filter(sample_item=item, annotator=annotator).update(expires=expires):
+        Lease.objects.create(sample_item=item, annotator=annotator, expires=expires)
     return item
 
 

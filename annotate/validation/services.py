@@ -10,7 +10,7 @@ annotators never lose or double a count.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.taxonomies.models import Label
@@ -107,15 +107,16 @@ def verdict_record(
     with transaction.atomic():
         # One writer per item at a time: repeated and concurrent submissions queue here.
         SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
-        if key:
-            same = Verdict.objects.filter(annotator=annotator, key=key).first()
-            if same is not None:
-                if same.sample_item_id == sample_item.pk:
-                    return same, False
-                raise VerdictConflict(same, "this key was already used for another item")
-        existing = Verdict.objects.filter(sample_item=sample_item, annotator=annotator).first()
-        if existing is not None:
-            raise VerdictConflict(existing)
+        # One query for both: the same key (a repeat) or a verdict already on this item.
+        match = Q(sample_item=sample_item) | Q(key=key) if key else Q(sample_item=sample_item)
+        found = list(Verdict.objects.filter(match, annotator=annotator))
+        for existing in found:
+            if key and existing.key == key:
+                if existing.sample_item_id == sample_item.pk:
+                    return existing, False
+                raise VerdictConflict(existing, "this key was already used for another item")
+        if found:
+            raise VerdictConflict(found[0])
         try:
             with transaction.atomic():
                 verdict = Verdict.objects.create(

@@ -48,6 +48,19 @@ def test_same_seed_same_sample_other_seed_other_sample(run) -> None:
         b.items.order_by("position").values_list("wanted_verdicts", flat=True)
     )
     assert drawn(a) != drawn(c)
+    # Small draws fetch only the drawn ids (row_number() path): reproducible as well.
+    small = [drawn(sample_draw(run=run, seed=42, per_class=10)) for _ in range(2)]
+    assert small[0] == small[1] and len(set(small[0])) == 100
+
+
+def test_row_number_path_matches_the_id_list(run) -> None:
+    from annotate.validation.sampling import _ids_at, _pool
+
+    pool = _pool(run=run, min_probability=0, exclude_previous=False)
+    label = run.predictions.values_list("label_id", flat=True).order_by("id").first()
+    ordered = list(pool.filter(label_id=label).order_by("id").values_list("id", flat=True))
+    positions = [17, 3, 149, 0, 88]
+    assert _ids_at(pool, label, len(ordered), positions) == [ordered[p] for p in positions]
 
 
 def test_redundancy_and_overlap(run) -> None:
