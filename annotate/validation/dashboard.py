@@ -18,7 +18,9 @@ from django.views.decorators.http import require_GET
 from annotate.validation import metrics
 
 
-def _context(request: HttpRequest, sample, step: float) -> dict[str, Any]:
+def _context(
+    request: HttpRequest, sample, step: float, version: str | None = None
+) -> dict[str, Any]:
     data = metrics.dashboard_build(sample=sample, step=step)
     th = data["thresholds"]
     charts = {
@@ -36,7 +38,7 @@ def _context(request: HttpRequest, sample, step: float) -> dict[str, Any]:
     return {
         "sample": sample,
         "step": step,
-        "version": metrics.sample_version(sample=sample),
+        "version": version or metrics.sample_version(sample=sample),
         "charts": charts,
         **data,
     }
@@ -67,9 +69,10 @@ def sample_dashboard_poll(request: HttpRequest, pk: int) -> HttpResponse:
     step = _step_or_400(request)
     if isinstance(step, HttpResponse):
         return step
-    if request.GET.get("v") == metrics.sample_version(sample=sample):
+    version = metrics.sample_version(sample=sample)
+    if request.GET.get("v") == version:
         return HttpResponse(status=204)
-    context = _context(request, sample, step)
+    context = _context(request, sample, step, version)
     context["oob"] = True
     return render(request, "validation/_dash_poll.html", context)
 

@@ -254,7 +254,7 @@ def count_queries(client: Client, url: str) -> int:
         ("/api/samples/{}/agreement/", 11),
         ("/api/samples/{}/scores/", 12),
         ("/samples/{}/", 18),
-        ("/samples/{}/dashboard/poll/", 20),
+        ("/samples/{}/dashboard/poll/", 18),
     ],
 )
 def test_constant_query_count(
