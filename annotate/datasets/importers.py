@@ -32,7 +32,18 @@ from annotate.datasets.models import Dataset, Item
 from annotate.datasets.paths import UnsafePath, safe_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
-BATCH_SIZE = 2000
+# Rows per upsert (and per `__in` list: SQLite builds may cap a query at 999 parameters).
+WRITE_BATCH = 900
+UPSERT_FIELDS = [
+    "image_path",
+    "caption",
+    "metadata",
+    "status",
+    "status_reason",
+    "width",
+    "height",
+    "image_format",
+]
 MAX_EXAMPLES = 20  # how many offending rows a report lists by name
 UNREADABLE = Item.Status.UNREADABLE
 NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -324,6 +335,14 @@ def read_sidecars(
 # --- the import --------------------------------------------------------------------------
 
 
+def _link_inside(rel: str, root: Path) -> bool:
+    try:
+        safe_path(rel, base=root)
+    except UnsafePath:
+        return False
+    return True
+
+
 def resolve_import_folder(folder: str | Path) -> Path:
     try:
         return safe_path(folder, kind="dir")
@@ -365,88 +384,81 @@ def dataset_import(
         new_captions, report = read_sidecars(root, images, texts)
         new_metadata = {}
 
-    probes: list[dict] = []
+    # Compact tuples (status, reason, width, height, format): a million items stay in memory.
+    probes: list[tuple] = []
     total = len(images)
     with warnings.catch_warnings():
         # We apply our own pixel limit; Pillow's (global) warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for index, rel in enumerate(images, start=1):
             path = root / rel
-            if path.is_symlink():
-                try:
-                    safe_path(rel, base=root)
-                except UnsafePath:
-                    probes.append(
-                        {
-                            "status": Item.Status.UNREADABLE,
-                            "reason": "symbolic link pointing outside the dataset folder",
-                            "width": None,
-                            "height": None,
-                            "fmt": "",
-                        }
-                    )
-                    continue
-            probes.append(probe_image(path))
+            if path.is_symlink() and not _link_inside(rel, root):
+                probes.append(
+                    (UNREADABLE, "symbolic link leading outside the dataset folder (or nowhere)")
+                )
+            else:
+                p = probe_image(path)
+                probes.append((p["status"], p["reason"], p["width"], p["height"], p["fmt"]))
             if progress and (index % 500 == 0 or index == total):
                 progress(index, total)
     if progress and not total:
         progress(0, 0)
 
+    # Headers are read before the transaction: with SQLite the write lock is held only while
+    # rows are written, not while files are read.
     with transaction.atomic():
         dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"image_root": str(root)})
         if dataset.image_root != str(root):
             dataset.image_root = str(root)
             dataset.save(update_fields=["image_root", "updated"])
-        fields = ("external_id", "caption", "metadata")
-        previous = {eid: (cap, meta) for eid, cap, meta in dataset.items.values_list(*fields)}
-        rows = []
+        previous = set(dataset.items.values_list("external_id", flat=True))
         unreadable_examples: list[str] = []
-        for rel, probe in zip(images, probes, strict=True):
-            old_caption, old_meta = previous.get(rel, ("", {}))
-            meta = {**(old_meta or {}), **new_metadata.get(rel, {})}
-            if probe["status"] != Item.Status.OK:
-                _add_example(unreadable_examples, f"{rel}: {probe['reason']}")
-            rows.append(
-                Item(
-                    dataset=dataset,
-                    external_id=rel,
-                    image_path=rel,
-                    caption=new_captions.get(rel, old_caption),
-                    metadata=meta,
-                    status=probe["status"],
-                    status_reason=probe["reason"][:500],
-                    width=probe["width"],
-                    height=probe["height"],
-                    image_format=probe["fmt"],
+        for start in range(0, total, WRITE_BATCH):
+            batch = images[start : start + WRITE_BATCH]
+            old = {}
+            if previous:
+                # Items without a new caption keep theirs; metadata is merged.
+                rows = dataset.items.filter(external_id__in=batch).values_list(
+                    "external_id", "caption", "metadata"
                 )
+                old = {eid: (caption, meta) for eid, caption, meta in rows}
+            objs = []
+            for rel, probe in zip(batch, probes[start : start + WRITE_BATCH], strict=True):
+                status, reason, width, height, fmt = (*probe, None, None, "")[:5]
+                old_caption, old_meta = old.get(rel, ("", {}))
+                if status != Item.Status.OK:
+                    _add_example(unreadable_examples, f"{rel}: {reason}")
+                objs.append(
+                    Item(
+                        dataset=dataset,
+                        external_id=rel,
+                        image_path=rel,
+                        caption=new_captions.get(rel, old_caption),
+                        metadata={**(old_meta or {}), **new_metadata.get(rel, {})},
+                        status=status,
+                        status_reason=reason[:500],
+                        width=width,
+                        height=height,
+                        image_format=fmt,
+                    )
+                )
+            Item.objects.bulk_create(
+                objs,
+                update_conflicts=True,
+                unique_fields=["dataset", "external_id"],
+                update_fields=UPSERT_FIELDS,
             )
-        Item.objects.bulk_create(
-            rows,
-            batch_size=BATCH_SIZE,
-            update_conflicts=True,
-            unique_fields=["dataset", "external_id"],
-            update_fields=[
-                "image_path",
-                "caption",
-                "metadata",
-                "status",
-                "status_reason",
-                "width",
-                "height",
-                "image_format",
-            ],
-        )
         gone = [eid for eid in previous if eid not in image_set]
         stale = 0
-        for start in range(0, len(gone), BATCH_SIZE):
+        for start in range(0, len(gone), WRITE_BATCH):
             stale += (
-                dataset.items.filter(external_id__in=gone[start : start + BATCH_SIZE])
+                dataset.items.filter(external_id__in=gone[start : start + WRITE_BATCH])
                 .exclude(image_path="")
                 .update(status=Item.Status.MISSING, status_reason="image not found at last import")
             )
         dataset.save(update_fields=["updated"])
 
-    unreadable = sum(1 for p in probes if p["status"] != Item.Status.OK)
+    unreadable = sum(1 for p in probes if p[0] != Item.Status.OK)
     created = sum(1 for rel in images if rel not in previous)
     return ImportResult(
         dataset_id=dataset.pk,
