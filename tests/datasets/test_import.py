@@ -224,3 +224,28 @@ def test_progress_goes_to_stderr_and_json_is_last_line(folder: Path) -> None:
     call_command("import_dataset", "photos", str(folder), "--json", stdout=out, stderr=err)
     assert "3/3" in err.getvalue()
     assert json.loads(out.getvalue().strip().splitlines()[-1])["dataset"] == "photos"
+
+
+def test_reimport_across_write_batches(image_root: Path, tmp_path: Path) -> None:
+    """More items than one write batch: captions kept and stale items found in every batch."""
+    from annotate.datasets.importers import WRITE_BATCH
+
+    root = image_root / "many"
+    root.mkdir()
+    data = write_jpeg(tmp_path / "one.jpg", size=(4, 4)).read_bytes()
+    count = WRITE_BATCH + 100
+    for n in range(count):
+        (root / f"{n:05d}.jpg").write_bytes(data)
+        (root / f"{n:05d}.txt").write_text(f"caption {n}")
+    _, first = run("import_dataset", "many", str(root), "--json")
+    assert first["created"] == count and first["captioned"] == count
+    for n in range(count):
+        (root / f"{n:05d}.txt").unlink()
+        if n % 2:
+            (root / f"{n:05d}.jpg").unlink()
+    _, second = run("import_dataset", "many", str(root), "--json")
+    assert second["created"] == 0 and second["stale"] == count // 2
+    got = items("many")
+    assert len(got) == count
+    assert got[f"{count - 2:05d}.jpg"].caption == f"caption {count - 2}"  # kept
+    assert got[f"{count - 1:05d}.jpg"].status == Item.Status.MISSING
