@@ -64,14 +64,19 @@ def ensure_groups() -> None:
 
 
 def membership_set(*, dataset: Dataset, user, role: str) -> Membership:
-    """Give `user` the `role` on `dataset` (replacing an earlier role) and its global group."""
+    """Give `user` the `role` on `dataset` (replacing an earlier role).
+
+    Lead and annotator also join the global group of that name (navigation only). The role
+    admin on one dataset does NOT join the global `admin` group: that group makes a global
+    admin, who sees every dataset and the console."""
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     membership, _ = Membership.objects.update_or_create(
         dataset=dataset, user=user, defaults={"role": role}
     )
-    group, _ = Group.objects.get_or_create(name=role)
-    user.groups.add(group)
+    if role != Role.ADMIN:
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
     return membership
 
 

@@ -71,3 +71,19 @@ def test_seed_demo_refuses_without_debug(settings) -> None:
     with pytest.raises(CommandError, match="DEBUG"):
         run("seed_demo", "--images", "1")
     assert not User.objects.exists()
+
+
+def test_dataset_admin_is_not_a_global_admin(dataset: Dataset, otto: User, image_root) -> None:
+    from django.test import Client
+
+    from annotate.accounts.roles import is_global_admin
+    from tests.conftest import PASSWORD
+
+    secret = Dataset.objects.create(name="secret", image_root=str(image_root))
+    run("add_member", "demo", "otto", "--role", "admin")
+    assert role_on(otto, dataset) == Role.ADMIN and not is_global_admin(otto)
+    client = Client()
+    client.login(username="otto", password=PASSWORD)
+    assert client.get(f"/datasets/{dataset.pk}/").status_code == 200
+    assert client.get(f"/datasets/{secret.pk}/").status_code == 404
+    assert client.get("/console/").status_code == 403
