@@ -9,7 +9,9 @@ updates the charts in place, so nothing reloads and the scroll position stays.
 
 import csv
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -61,10 +63,15 @@ def sample_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "validation/dashboard.html", _context(request, sample, step))
 
 
-@login_required
 @require_GET
 def sample_dashboard_poll(request: HttpRequest, pk: int) -> HttpResponse:
     """204 while the verdicts are unchanged (one aggregate query), else the fresh tables."""
+    if not request.user.is_authenticated:
+        # Session expired: send the whole page to the login form instead of swapping the login
+        # page into the poller.
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = f"{settings.LOGIN_URL}?{urlencode({'next': f'/samples/{pk}/'})}"
+        return response
     sample = metrics.get_sample_for_lead(request.user, pk)
     step = _step_or_400(request)
     if isinstance(step, HttpResponse):

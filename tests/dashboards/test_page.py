@@ -35,6 +35,11 @@ def test_page_permissions(client: Client, small, ada, otto, user, status) -> Non
 def test_page_requires_login(client: Client, small) -> None:
     response = client.get(f"/samples/{small.sample.pk}/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    # The poller of a page whose session expired sends the browser to the login form.
+    poll = client.get(f"/samples/{small.sample.pk}/dashboard/poll/", headers={"HX-Request": "true"})
+    assert poll.status_code == 204
+    assert poll["HX-Redirect"] == f"/accounts/login/?next=%2Fsamples%2F{small.sample.pk}%2F"
+    assert client.get(f"/api/samples/{small.sample.pk}/classes/").status_code in (401, 403)
 
 
 @pytest.mark.django_db
