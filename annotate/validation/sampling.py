@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from annotate.taxonomies.models import Label
 from annotate.validation.models import Sample, SampleItem
 from classifier.models import ClassificationRun, Prediction
 
@@ -40,15 +41,19 @@ class LabelCount:
 
 def run_label_frequencies(*, run: ClassificationRun, limit: int | None = None) -> list[LabelCount]:
     """Labels of a run by how often they were predicted (most frequent first, ties by key)."""
-    rows = (
+    # COUNT(*) grouped by label alone is an index-only scan of (run, label); the keys of the
+    # few hundred labels are read separately, and the order is settled in Python.
+    counts = dict(
         Prediction.objects.filter(run=run)
-        .values("label_id", "label__key")
-        .annotate(n=Count("id"))
-        .order_by("-n", "label__key")
+        .order_by()
+        .values("label_id")
+        .annotate(n=Count("*"))
+        .values_list("label_id", "n")
     )
-    if limit is not None:
-        rows = rows[:limit]
-    return [LabelCount(r["label_id"], r["label__key"], r["n"]) for r in rows]
+    keys = dict(Label.objects.filter(pk__in=counts).values_list("pk", "key"))
+    rows = sorted((LabelCount(pk, keys[pk], n) for pk, n in counts.items()),
+                  key=lambda r: (-r.frequency, r.key))  # fmt: skip
+    return rows if limit is None else rows[:limit]
 
 
 def _pool(*, run: ClassificationRun, min_probability: float, exclude_previous: bool) -> QuerySet:
