@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -84,7 +84,7 @@ def _image_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 @session_or_token
 def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     """The item's original image (re-encoded as PNG when browsers cannot show its format)."""
@@ -104,7 +104,7 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     return _image_headers(response)
 
 
-@require_GET
+@require_safe
 @session_or_token
 def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """A cached JPEG thumbnail; `?size=` is one of THUMBNAIL_SIZES."""
