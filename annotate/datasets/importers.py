@@ -356,12 +356,14 @@ def dataset_import(
     folder: str | Path,
     captions: str | Path | None = None,
     progress: Progress | None = None,
+    max_images: int | None = None,
 ) -> ImportResult:
     """Create or update dataset `name` from the images under `folder`.
 
     Re-importing upserts by (dataset, external id): items are updated, never duplicated;
     items whose image disappeared get status `missing`. Items without a new caption keep the
-    one they had. Everything is written in one transaction.
+    one they had. Everything is written in one transaction. With `max_images`, a larger
+    folder is refused before any file is read (the console's bound on work in a request).
     """
     started = time.monotonic()
     if not NAME_RE.match(name or ""):
@@ -377,6 +379,11 @@ def dataset_import(
         raise DatasetImportError(f"captions file {str(captions)!r} does not exist")
 
     images, texts = scan_folder(root)
+    if max_images is not None and len(images) > max_images:
+        raise DatasetImportError(
+            f"{len(images):,} images is more than {max_images:,} for an import from the web "
+            f"console; run `manage.py import_dataset {name} {root}` instead"
+        )
     image_set = set(images)
     if captions_path is not None:
         new_captions, new_metadata, report = read_captions(captions_path, image_set)

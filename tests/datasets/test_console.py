@@ -130,3 +130,17 @@ def test_csrf_is_enforced_on_session_api_posts(ann: User) -> None:
     )
     assert response.status_code == 405  # past CSRF; the endpoint is read-only
     assert not Dataset.objects.filter(name="new").exists()
+
+
+def test_console_refuses_folders_too_big_for_a_request(
+    admin_client: Client, image_root: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr("annotate.console.views.CONSOLE_MAX_IMAGES", 1)
+    write_jpeg(image_root / "big" / "a.jpg")
+    write_jpeg(image_root / "big" / "b.jpg")
+    response = admin_client.post(
+        "/console/datasets/import/", {"name": "big", "folder": str(image_root / "big")}
+    )
+    assert response.status_code == 400
+    assert "manage.py import_dataset big" in response.content.decode()
+    assert not Dataset.objects.exists()
