@@ -77,15 +77,12 @@ def lease_grant(item: SampleItem, annotator, now) -> SampleItem:
 
 def _has_room(item_id: int, annotator, now) -> bool:
     """Fresh check (new statement, new snapshot) for a row this transaction has locked."""
-    verdicts = (
-        SampleItem.objects.filter(pk=item_id).values_list("verdict_count", "wanted_verdicts").get()
+    return (
+        SampleItem.objects.filter(pk=item_id)
+        .annotate(others=Coalesce(_others_leases(now, annotator), Value(0)))
+        .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
+        .exists()
     )
-    leases = (
-        Lease.objects.filter(sample_item_id=item_id, expires__gt=now)
-        .exclude(annotator=annotator)
-        .count()
-    )
-    return verdicts[0] + leases < verdicts[1]
 
 
 def sample_item_next(
