@@ -190,20 +190,21 @@ def _ratio_interval(
 ) -> tuple[list, list]:
     """Percentile bootstrap (items resampled with replacement) of ratio(θ) = hit_rate/error_rate.
 
-    Vectorised: the resamples are a (resamples × items) count matrix W, so hits(θ) of every
-    resample is one matrix product W @ [hit & p ≥ θ]. An upper bound of None means unbounded
-    (some resamples have no errors above θ)."""
-    n = len(p)
+    hits(θ) and errors(θ) of a resample depend only on how many drawn items fall in each
+    (highest θ passed, hit or miss) cell, so drawing the cell counts from the multinomial of
+    the observed cell shares is exactly the item bootstrap, vectorised over resamples and at
+    a cost independent of the number of items. An upper bound of None means unbounded (some
+    resamples have no errors above θ)."""
+    n, t = len(p), len(thetas)
     if n == 0:
-        return [None] * len(thetas), [None] * len(thetas)
+        return [None] * t, [None] * t
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    offsets = (np.arange(resamples) * n)[:, None]
-    weights = np.bincount((idx + offsets).ravel(), minlength=resamples * n)
-    weights = weights.reshape(resamples, n).astype(np.float64)
-    above = p[:, None] >= thetas[None, :]
-    hits_b = weights @ (above & hit[:, None])
-    errors_b = weights @ (above & ~hit[:, None])
+    passed = np.searchsorted(thetas, p, side="right")  # item passes thetas[:passed]
+    cells = np.bincount(passed + (t + 1) * (~hit), minlength=2 * (t + 1))
+    draws = rng.multinomial(n, cells / cells.sum(), size=resamples)
+    # Items passing θ_j are those whose cell index is above j: reversed cumulative sums.
+    hits_b = np.cumsum(draws[:, t::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
+    errors_b = np.cumsum(draws[:, :t:-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         hit_rate = hits_b / hits_b[:, :1]
         error_rate = errors_b / errors_b[:, :1]
@@ -477,12 +478,15 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     )  # fmt: skip
     votes: dict[int, list] = {}
     for sample_item_id, item_id, label_id, value, corrected in rows:
-        entry = votes.setdefault(sample_item_id, [item_id, label_id, 0, 0, Counter()])
+        entry = votes.get(sample_item_id)
+        if entry is None:
+            entry = votes[sample_item_id] = [item_id, label_id, 0, 0, None]
         if value == HIT:
             entry[2] += 1
         elif value == MISS:
             entry[3] += 1
             if corrected is not None:
+                entry[4] = entry[4] or Counter()
                 entry[4][corrected] += 1
     facts: dict[int, tuple[set, set]] = defaultdict(lambda: (set(), set()))
     for item_id, label_id, hits, misses, corrections in votes.values():
@@ -494,7 +498,7 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
             true.add(label_id)
         elif outcome == MISS:
             false.add(label_id)
-            top = corrections.most_common(2)
+            top = corrections.most_common(2) if corrections else []
             if top and (len(top) == 1 or top[0][1] > top[1][1]):
                 true.add(top[0][0])
     return dict(facts)

@@ -91,6 +91,28 @@ def test_bootstrap_interval_is_seeded_and_widens_with_few_items(published, small
         )
 
 
+def test_bootstrap_matches_a_naive_item_bootstrap(published) -> None:
+    """The multinomial-of-cells shortcut against resampling the items one by one."""
+    pairs = [(si.prediction.probability, si.verdicts.get().value) for si in published.sample_items]
+    p = np.array([x for x, _ in pairs])
+    hit = np.array([v == "hit" for _, v in pairs])
+    thetas = metrics.thresholds_grid(0.1)
+    low, high = metrics._ratio_interval(p, hit, thetas, 4000, 1)
+    rng = np.random.default_rng(2)
+    ratios = []
+    for _ in range(4000):
+        idx = rng.integers(0, len(p), len(p))
+        ps, hs = p[idx], hit[idx]
+        h = np.array([(hs & (ps >= t)).sum() for t in thetas]) / hs.sum()
+        e = np.array([(~hs & (ps >= t)).sum() for t in thetas]) / (~hs).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):  # θ = 1: no items
+            ratios.append(h / e)
+    naive_low, naive_high = np.percentile(np.array(ratios), [2.5, 97.5], axis=0)
+    for j in range(1, 9):  # θ = 0.1 .. 0.8 (defined in every resample)
+        assert low[j] == pytest.approx(naive_low[j], rel=0.03), thetas[j]
+        assert high[j] == pytest.approx(naive_high[j], rel=0.03), thetas[j]
+
+
 def test_class_table_with_wilson_interval(client: Client, published) -> None:
     body = api(client, "lee", f"/api/samples/{published.sample.pk}/classes/").json()
     assert len(body["rows"]) == 10
