@@ -8,6 +8,8 @@ import io
 
 from django.http import Http404
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.exceptions import PermissionDenied
@@ -30,6 +32,7 @@ from annotate.validation.selectors import get_sample_for_user, samples_for_user
 from annotate.validation.services import (
     VerdictConflict,
     VerdictError,
+    sample_set_status,
     verdict_change,
     verdict_record,
     verdict_undo,
@@ -156,6 +159,7 @@ def _require_lead(user, sample_or_run_dataset) -> None:
         raise PermissionDenied("Only leads and admins of this dataset may do this.")
 
 
+@extend_schema(request=SampleInput, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
 @api_view(["GET", "POST"])
 def run_samples(request: Request, pk: int) -> Response:
     """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset)."""
@@ -173,17 +177,20 @@ def run_samples(request: Request, pk: int) -> Response:
     return Response(sample_json(sample), status=status.HTTP_201_CREATED)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_list(request: Request) -> Response:
     samples = samples_for_user(request.user).select_related("run", "created_by")[:200]
     return Response([sample_json(s) for s in samples])
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_detail(request: Request, pk: int) -> Response:
     return Response(sample_json(get_sample_for_user(request.user, pk)))
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_items(request: Request, pk: int) -> Response:
     """The frozen item list; `verdicts` (how many an item has) only for leads."""
@@ -211,6 +218,10 @@ def sample_items(request: Request, pk: int) -> Response:
     return paginator.get_paginated_response(rows)
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("exclude", str, description="item ids, comma separated")],
+    responses={200: OpenApiTypes.OBJECT, 204: None},
+)
 @api_view(["GET"])
 def sample_next(request: Request, pk: int) -> Response:
     """Lease and return the caller's next item; 204 when nothing is left for them.
@@ -260,6 +271,10 @@ EXPORT_FIELDS = (
 )
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
+    responses=OpenApiTypes.OBJECT,
+)
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, CSVRenderer, BrowsableAPIRenderer])
 def sample_verdicts(request: Request, pk: int) -> Response:
@@ -299,6 +314,18 @@ def sample_verdicts(request: Request, pk: int) -> Response:
     return response
 
 
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def sample_status(request: Request, pk: int, action: str) -> Response:
+    """Close a sample (no more assignments, verdicts, changes or undos) or reopen it (leads)."""
+    sample = get_sample_for_user(request.user, pk)
+    _require_lead(request.user, sample.run.dataset)
+    sample_set_status(
+        sample=sample, status=Sample.Status.CLOSED if action == "close" else Sample.Status.OPEN
+    )
+    return Response(sample_json(sample))
+
+
 # ---------------------------------------------------------------- verdicts
 
 
@@ -326,6 +353,10 @@ def _conflict(exc: VerdictConflict) -> Response:
     )
 
 
+@extend_schema(
+    request=VerdictInput,
+    responses=dict.fromkeys((200, 201, 400, 404, 409), OpenApiTypes.OBJECT),
+)
 @api_view(["POST"])
 def verdict_create(request: Request) -> Response:
     """201 new verdict; 200 when the same `key` was already recorded (nothing changes); 409 with
@@ -364,6 +395,7 @@ def _own_verdict(request: Request, pk: int) -> Verdict:
     return verdict
 
 
+@extend_schema(request=VerdictChangeInput, responses=OpenApiTypes.OBJECT)
 @api_view(["GET", "PATCH", "DELETE"])
 def verdict_detail(request: Request, pk: int) -> Response:
     verdict = _own_verdict(request, pk)
@@ -380,6 +412,7 @@ def verdict_detail(request: Request, pk: int) -> Response:
     return Response(verdict_json(verdict))
 
 
+@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def verdict_undo_view(request: Request, pk: int) -> Response:
     """Undo one's own verdict; answers the item again (leased back to the caller)."""

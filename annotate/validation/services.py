@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import lease_grant, lease_release
-from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 COUNTED = (Verdict.Value.HIT, Verdict.Value.MISS)
@@ -175,3 +175,14 @@ def verdict_undo(*, verdict: Verdict) -> SampleItem:
         lease_grant(item, verdict.annotator, timezone.now())
     item.refresh_from_db()
     return item
+
+
+def sample_set_status(*, sample: Sample, status: str) -> Sample:
+    """Close a sample (frozen verdicts: no assignment, verdict, change or undo) or reopen it."""
+    if status not in Sample.Status.values:
+        raise VerdictError(f"status must be one of {', '.join(Sample.Status.values)}")
+    sample.status = status
+    sample.save(update_fields=["status"])
+    if status == Sample.Status.CLOSED:
+        Lease.objects.filter(sample_item__sample=sample).delete()
+    return sample

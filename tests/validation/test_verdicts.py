@@ -121,15 +121,23 @@ def test_bad_inputs(sample, ann, abe, otto, other_taxonomy, dataset, taxonomy) -
     assert post(ann, sample_item=third, value="hit", key="a").status_code == 409
 
 
-def test_closed_sample_refuses_verdicts_and_undo(sample, ann) -> None:
+def test_closed_sample_refuses_verdicts_and_undo(sample, ann, lee) -> None:
     item = next_id(ann, sample)
     verdict = post(ann, sample_item=item, value="hit").json()
-    sample.status = sample.Status.CLOSED
-    sample.save()
+    other = sample.items.exclude(pk=item).first().pk
+    assert api_for(ann).post(f"/api/samples/{sample.pk}/close/").status_code == 403
+    closed = api_for(lee).post(f"/api/samples/{sample.pk}/close/")
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
     assert api_for(ann).get(f"/api/samples/{sample.pk}/next/").status_code == 204
-    assert post(ann, sample_item=item + 1, value="hit").status_code in (400, 404)
+    assert post(ann, sample_item=other, value="hit").status_code == 400
     assert api_for(ann).post(f"/api/verdicts/{verdict['id']}/undo/").status_code == 400
-    assert Verdict.objects.count() == 1
+    assert (
+        api_for(ann).patch(f"/api/verdicts/{verdict['id']}/", {"value": "miss"}).status_code == 400
+    )
+    assert Verdict.objects.count() == 1 and not Lease.objects.exists()
+    reopened = api_for(lee).post(f"/api/samples/{sample.pk}/reopen/")
+    assert reopened.json()["status"] == "open"
+    assert post(ann, sample_item=other, value="hit").status_code == 201
 
 
 def test_expired_lease_given_to_someone_else_keeps_both_verdicts(run, ann, abe) -> None:
