@@ -176,6 +176,7 @@ def test_phone_sized_screen(page, live_server, run, ann) -> None:
     for button in ("#btn-hit", "#btn-miss", "#btn-skip"):
         box = page.locator(button).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 700  # on screen, no scrolling
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
     before = current_item(page)
