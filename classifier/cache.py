@@ -76,7 +76,9 @@ class CachedEmbeddings:
         return bool(np.isin(wanted, known).all())
 
 
-def cache_load(folder: Path) -> CachedEmbeddings | None:
+def cache_load(folder: Path, *, with_captions: bool = True) -> CachedEmbeddings | None:
+    """All chunk files of a cache folder, one row per item sorted by id. with_captions=False
+    skips the caption vectors (the `image` ensemble does not need them: half the reading)."""
     files = sorted(folder.glob("items-*.npz")) if folder.is_dir() else []
     if not files:
         return None
@@ -86,25 +88,22 @@ def cache_load(folder: Path) -> CachedEmbeddings | None:
             if len(data["item_ids"]):
                 ids.append(data["item_ids"])
                 images.append(data["image"])
-                captions.append(data["caption"])
                 has.append(data["has_caption"])
+                if with_captions:
+                    captions.append(data["caption"])
             reasons = data["failed_reasons"].tolist()
             failures.update(zip(data["failed_ids"].tolist(), reasons, strict=True))
     if not ids:
-        return CachedEmbeddings(
-            np.zeros(0, np.int64), np.zeros((0, 0), np.float16),
-            np.zeros((0, 0), np.float16), np.zeros(0, bool), failures,
-        )  # fmt: skip
+        empty = np.zeros((0, 0), np.float16)
+        return CachedEmbeddings(np.zeros(0, np.int64), empty, empty, np.zeros(0, bool), failures)
     all_ids = np.concatenate(ids)
-    image, caption, has_caption = (
-        np.concatenate(images),
-        np.concatenate(captions),
-        np.concatenate(has),
-    )
+    image, has_caption = np.concatenate(images), np.concatenate(has)
+    caption = np.concatenate(captions) if with_captions else np.zeros((len(image), 0), np.float16)
     # Two runs may have embedded the same item: keep one row per item, sorted by id.
     item_ids, first = np.unique(all_ids, return_index=True)
     if len(item_ids) != len(all_ids) or not np.array_equal(item_ids, all_ids):
-        image, caption, has_caption = image[first], caption[first], has_caption[first]
+        image, has_caption = image[first], has_caption[first]
+        caption = caption[first] if with_captions else caption[: len(first)]
     if failures:
         embedded = set(item_ids.tolist())
         failures = {k: v for k, v in failures.items() if k not in embedded}

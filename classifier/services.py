@@ -4,9 +4,9 @@
 No torch here: the web tier imports this module. The GPU work is in `classifier.tasks`."""
 
 import contextlib
-import io
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +254,28 @@ def run_finish_if_done(*, run_id: int) -> bool:
 # --- bulk prediction writes ----------------------------------------------------------------
 
 
+@dataclass
+class PredictionBlock:
+    """Predictions of consecutive items, ready to store."""
+
+    item_ids: np.ndarray  # int64 [n]
+    labels: np.ndarray  # int64 [n, k] label ids, best first
+    probs: np.ndarray  # float [n, k]
+    image_max: np.ndarray | None = None  # [n] max P_img
+    text_max: np.ndarray | None = None  # [n] max P_txt, NaN = none
+
+    @classmethod
+    def build(cls, *, item_ids, label_ids, top_labels, top_probs, image_max=None, text_max=None):
+        """`top_labels` index into `label_ids`."""
+        return cls(
+            item_ids=np.asarray(item_ids, np.int64),
+            labels=np.asarray(label_ids, np.int64)[np.asarray(top_labels)],
+            probs=np.round(np.asarray(top_probs, np.float64), 6),
+            image_max=None if image_max is None else np.round(np.asarray(image_max, np.float64), 6),
+            text_max=None if text_max is None else np.round(np.asarray(text_max, np.float64), 6),
+        )
+
+
 def predictions_write(
     *,
     run_id: int,
@@ -267,94 +289,99 @@ def predictions_write(
 ) -> int:
     """Store predictions for many items. `top_labels` index into `label_ids`.
 
-    replace=True (a fresh run, re-scoring, imports): delete the run's rows and bulk load them
-    (PostgreSQL COPY through psycopg 3; executemany on SQLite). replace=False (GPU chunks):
-    upsert on (run, item), so a re-delivered chunk never duplicates a row."""
-    n = len(item_ids)
-    if not n:
+    replace=True (re-scoring, imports): the run's rows are replaced by a bulk load (see
+    `predictions_replace`). replace=False (GPU chunks): upsert on (run, item), so a
+    re-delivered chunk never duplicates a row."""
+    if not len(item_ids):
         return 0
-    labels = np.asarray(label_ids, np.int64)[np.asarray(top_labels)]
-    probs = np.round(np.asarray(top_probs, np.float64), 6)
-    img = None if image_max is None else np.round(np.asarray(image_max, np.float64), 6)
-    txt = None if text_max is None else np.round(np.asarray(text_max, np.float64), 6)
-    if not replace:
-        rows = [
-            Prediction(
-                run_id=run_id,
-                item_id=int(item_ids[i]),
-                label_id=int(labels[i, 0]),
-                probability=float(probs[i, 0]),
-                top5=[[int(a), float(b)] for a, b in zip(labels[i], probs[i], strict=True)],
-                image_probability=None if img is None else float(img[i]),
-                text_probability=None if txt is None or np.isnan(txt[i]) else float(txt[i]),
-            )
-            for i in range(n)
-        ]
-        Prediction.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["run", "item"],
-            update_fields=["label", "probability", "top5", "image_probability", "text_probability"],
+    block = PredictionBlock.build(
+        item_ids=item_ids, label_ids=label_ids, top_labels=top_labels, top_probs=top_probs,
+        image_max=image_max, text_max=text_max,
+    )  # fmt: skip
+    if replace:
+        return predictions_replace(run_id=run_id, blocks=[block])
+    img, txt = block.image_max, block.text_max
+    rows = [
+        Prediction(
+            run_id=run_id,
+            item_id=int(block.item_ids[i]),
+            label_id=int(block.labels[i, 0]),
+            probability=float(block.probs[i, 0]),
+            top5=[[int(a), float(b)] for a, b in zip(block.labels[i], block.probs[i], strict=True)],
+            image_probability=None if img is None else float(img[i]),
+            text_probability=None if txt is None or np.isnan(txt[i]) else float(txt[i]),
         )
-        return n
+        for i in range(len(block.item_ids))
+    ]
+    Prediction.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["run", "item"],
+        update_fields=["label", "probability", "top5", "image_probability", "text_probability"],
+    )
+    return len(rows)
+
+
+def predictions_replace(*, run_id: int, blocks: Iterable[PredictionBlock]) -> int:
+    """Replace the run's predictions in one transaction: PostgreSQL COPY through psycopg 3
+    (blocks are streamed, so the server ingests one block while the caller computes the
+    next); executemany on SQLite."""
+    written = 0
     with transaction.atomic():
         Prediction.objects.filter(run_id=run_id).delete()
         if connection.vendor == "postgresql":
-            _copy_postgres(run_id, item_ids, labels, probs, img, txt)
+            table = Prediction._meta.db_table
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy,
+            ):
+                for block in blocks:
+                    copy.write(_copy_text(run_id, block))
+                    written += len(block.item_ids)
         else:
-            _insert_many(run_id, item_ids, labels, probs, img, txt)
-    return n
+            table = Prediction._meta.db_table
+            sql = f"INSERT INTO {table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            with connection.cursor() as cursor:
+                for block in blocks:
+                    cursor.executemany(sql, _rows(run_id, block))
+                    written += len(block.item_ids)
+    return written
 
 
-def _text_column(values: np.ndarray | None, n: int) -> list[str]:
-    if values is None:
-        return [r"\N"] * n
-    return [r"\N" if v != v else repr(v) for v in values.tolist()]  # v != v: NaN
+COLUMNS = "run_id, item_id, label_id, probability, top5, image_probability, text_probability"
 
 
-def _copy_postgres(run_id, item_ids, labels, probs, img, txt, block: int = 200_000) -> None:
-    table = Prediction._meta.db_table
-    columns = "run_id, item_id, label_id, probability, top5, image_probability, text_probability"
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # the psycopg 3 cursor
-        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for start in range(0, len(item_ids), block):
-                stop = min(start + block, len(item_ids))
-                buf = io.StringIO()
-                ids = item_ids[start:stop].tolist()
-                lab = labels[start:stop].tolist()
-                pro = probs[start:stop].tolist()
-                img_col = _text_column(None if img is None else img[start:stop], stop - start)
-                txt_col = _text_column(None if txt is None else txt[start:stop], stop - start)
-                for i in range(stop - start):
-                    top = ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True))
-                    buf.write(
-                        f"{run_id}\t{ids[i]}\t{lab[i][0]}\t{pro[i][0]}\t[{top}]\t"
-                        f"{img_col[i]}\t{txt_col[i]}\n"
-                    )
-                copy.write(buf.getvalue())
+def _rows(run_id: int, block: PredictionBlock) -> list[tuple]:
+    ids, lab, pro = block.item_ids.tolist(), block.labels.tolist(), block.probs.tolist()
+    img = [None] * len(ids) if block.image_max is None else block.image_max.tolist()
+    txt = [None] * len(ids) if block.text_max is None else block.text_max.tolist()
+    return [
+        (
+            run_id,
+            ids[i],
+            lab[i][0],
+            pro[i][0],
+            "[" + ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True)) + "]",
+            img[i],
+            None if txt[i] is None or txt[i] != txt[i] else txt[i],  # x != x: NaN
+        )  # fmt: skip
+        for i in range(len(ids))
+    ]
 
 
-def _insert_many(run_id, item_ids, labels, probs, img, txt, block: int = 50_000) -> None:
-    table = Prediction._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (run_id, item_id, label_id, probability, top5, "
-        "image_probability, text_probability) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-    )
-    ids, lab, pro = item_ids.tolist(), labels.tolist(), probs.tolist()
-    img_l = None if img is None else img.tolist()
-    txt_l = None if txt is None else txt.tolist()
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), block):
-            rows = []
-            for i in range(start, min(start + block, len(ids))):
-                top = ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True))
-                t = None if txt_l is None or txt_l[i] != txt_l[i] else txt_l[i]
-                rows.append(
-                    (run_id, ids[i], lab[i][0], pro[i][0], f"[{top}]",
-                     None if img_l is None else img_l[i], t)
-                )  # fmt: skip
-            cursor.executemany(sql, rows)
+def _copy_text(run_id: int, block: PredictionBlock) -> str:
+    """COPY text format (tab separated, NULL = \\N), built with one format string per row:
+    this loop is the Python cost of storing a million predictions."""
+    n, k = block.labels.shape
+    ids, lab, pro = block.item_ids.tolist(), block.labels.tolist(), block.probs.tolist()
+    null = "\\N"
+    img = [null] * n if block.image_max is None else [str(v) for v in block.image_max.tolist()]
+    txt = [null] * n if block.text_max is None else [
+        null if v != v else str(v) for v in block.text_max.tolist()  # v != v: NaN
+    ]  # fmt: skip
+    pairs = ",".join(f"[{{{j}}},{{{k + j}}}]" for j in range(k))
+    row = f"{run_id}\t{{{2 * k}}}\t{{0}}\t{{{k}}}\t[{pairs}]\t{{{2 * k + 1}}}\t{{{2 * k + 2}}}\n"
+    return "".join(row.format(*lab[i], *pro[i], ids[i], img[i], txt[i]) for i in range(n))
 
 
 # --- external predictions ------------------------------------------------------------------

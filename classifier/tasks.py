@@ -8,6 +8,7 @@ delete + bulk load in one transaction (re-scoring)."""
 
 import logging
 import multiprocessing
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from classifier import conf
 from classifier.cache import cache_dir, cache_load, cache_write
 from classifier.models import ClassificationRun, RunChunk
 from classifier.services import (
+    PredictionBlock,
+    predictions_replace,
     predictions_write,
     run_dispatch,
     run_fail,
@@ -240,6 +243,14 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     predictions are bulk loaded (COPY on PostgreSQL)."""
     from classifier import engine
 
+    timings, clock = {}, time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 2)
+        clock = now
+
     run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
     if run is None or run.status not in ACTIVE:
         return "skipped"
@@ -247,7 +258,11 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     item_ids = np.fromiter(
         run.dataset.items.order_by("id").values_list("id", flat=True), dtype=np.int64
     )
-    cached = cache_load(cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights))
+    use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
+    cached = cache_load(
+        cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights),
+        with_captions=use_text,
+    )
     if cached is None or not cached.covers(item_ids):
         # The dataset grew (or the cache was removed): classify it on the GPU workers instead.
         with transaction.atomic():
@@ -257,34 +272,58 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
             run.source = ClassificationRun.Source.MODEL
             run_dispatch(run=run, use_cache=False, send=send)
         return "dispatched"
+    lap("load")
     loaded = _load(run, "cpu")
     if loaded is None:
         return "failed"
     label_ids, label_features = _label_features(loaded, run)
+    lap("model+prompts")
     keep = np.isin(cached.item_ids, item_ids)
-    everything = bool(keep.all())
-    image = cached.image if everything else cached.image[keep]
-    use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
-    caption = (cached.caption if everything else cached.caption[keep]) if use_text else None
-    has_caption = cached.has_caption if everything else cached.has_caption[keep]
-    scores = engine.score(
-        image, label_features, loaded.logit_scale, caption_features=caption,
-        has_caption=has_caption, mode=run.ensemble, w_img=run.w_img, w_txt=run.w_txt,
-        tau=run.condition_threshold,
-    )  # fmt: skip
+    if keep.all():
+        ids, image, caption, has_caption = (
+            cached.item_ids, cached.image, cached.caption, cached.has_caption
+        )  # fmt: skip
+    else:
+        ids, image, has_caption = (
+            cached.item_ids[keep],
+            cached.image[keep],
+            cached.has_caption[keep],
+        )
+        caption = cached.caption[keep] if use_text else None
     wanted = set(item_ids.tolist()) if cached.failures else set()
     unreadable: dict[str, int] = {}
     for item_id, reason in cached.failures.items():
         if item_id in wanted:
             unreadable[reason] = unreadable.get(reason, 0) + 1
-    if ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
-        predictions_write(
-            run_id=run.pk, item_ids=cached.item_ids[keep] if not everything else cached.item_ids,
-            label_ids=label_ids, top_labels=scores.top_labels, top_probs=scores.top_probs,
-            image_max=scores.image_max, text_max=scores.text_max, replace=True,
-        )  # fmt: skip
-        ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
-            status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable,
-            item_count=len(item_ids),
-        )  # fmt: skip
+    if not ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
+        return "stopped"  # cancelled meanwhile
+
+    def blocks(size: int = 65536):
+        # Score block k while PostgreSQL ingests block k-1 (COPY is streamed).
+        for start in range(0, len(ids), size):
+            part = slice(start, start + size)
+            scores = engine.score(
+                image[part], label_features, loaded.logit_scale,
+                caption_features=caption[part] if use_text else None,
+                has_caption=has_caption[part], mode=run.ensemble, w_img=run.w_img,
+                w_txt=run.w_txt, tau=run.condition_threshold,
+            )  # fmt: skip
+            yield PredictionBlock.build(
+                item_ids=ids[part], label_ids=label_ids, top_labels=scores.top_labels,
+                top_probs=scores.top_probs, image_max=scores.image_max,
+                text_max=scores.text_max,
+            )  # fmt: skip
+
+    predictions_replace(run_id=run.pk, blocks=blocks())
+    lap("score+write")
+    ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
+        status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable,
+        item_count=len(item_ids),
+    )  # fmt: skip
+    LAST_RESCORE_TIMINGS.clear()
+    LAST_RESCORE_TIMINGS.update(timings, items=len(ids), labels=len(label_ids))
+    log.info("re-scored run %s from the cache: %s", run.pk, LAST_RESCORE_TIMINGS)
     return "done"
+
+
+LAST_RESCORE_TIMINGS: dict = {}  # seconds per phase of the last re-scoring (benchmarks)
