@@ -146,10 +146,10 @@ def test_dashboard_updates_live_after_a_verdict_is_posted(page, live_server, sma
     # The DOM changes by itself (poller every second): no reload, same scroll position.
     page.wait_for_function(
         "() => document.querySelector('#dash-summary [data-field=verdicts]').textContent === '2'",
-        timeout=3000,
+        timeout=2000,  # the requirement: within 2 s of the verdict (measured 0.6-0.9 s)
     )
     elapsed = time.monotonic() - posted
-    assert elapsed < 3
+    assert elapsed < 2
     assert page.locator("#dash-summary [data-field=errors]").inner_text() == "1"
     assert page.evaluate("window.notReloaded") is True
     assert page.evaluate("window.scrollY") == scroll
