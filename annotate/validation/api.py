@@ -234,9 +234,7 @@ def sample_next(request: Request, pk: int) -> Response:
     item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude[:50])
     if item is None:
         return Response(status=status.HTTP_204_NO_CONTENT)
-    item = SampleItem.objects.select_related(
-        "sample__run__taxonomy", "prediction__item", "prediction__label"
-    ).get(pk=item.pk)
+    item.sample = sample  # with its run and taxonomy already loaded
     return Response(next_item_json(item))
 
 

@@ -102,6 +102,8 @@ def sample_item_next(
         SampleItem.objects.filter(sample=sample, verdict_count__lt=F("wanted_verdicts"))
         .exclude(pk__in=exclude)
         .exclude(Exists(judged))
+        # What the caller shows comes along (the row lock stays on the sample item only).
+        .select_related("prediction__item", "prediction__label")
     )
     with transaction.atomic():
         # 1. Resume: an item already leased to me (oldest lease first).
