@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotate.datasets.models import Dataset
+from annotate.datasets.models import Dataset, Item
 from annotate.taxonomies.models import Taxonomy
 from classifier import conf
 from classifier.cache import cache_dir
@@ -100,12 +100,21 @@ def _cache_covers(run: ClassificationRun, item_ids: np.ndarray) -> bool:
     return bool((pos >= 0).all() and (item_ids <= ends[np.maximum(pos, 0)]).all())
 
 
+def dataset_item_ids(dataset_id: int) -> np.ndarray:
+    """The dataset's item ids, sorted (one raw query: a million ids in well under a second,
+    where the ORM's per-row overhead took seconds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {Item._meta.db_table} WHERE dataset_id = %s ORDER BY id", [dataset_id]
+        )
+        rows = cursor.fetchall()
+    return np.array(rows, dtype=np.int64).reshape(-1)
+
+
 def run_dispatch(*, run: ClassificationRun, use_cache: bool = True, send: bool = True) -> None:
     """Split the run into chunks and queue them once the transaction commits (send=False:
     the caller processes them itself, e.g. `classify --sync`)."""
-    item_ids = np.fromiter(
-        run.dataset.items.order_by("id").values_list("id", flat=True), dtype=np.int64
-    )
+    item_ids = dataset_item_ids(run.dataset_id)
     run.item_count = len(item_ids)
     if not len(item_ids):
         now = timezone.now()

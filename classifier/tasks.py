@@ -9,6 +9,7 @@ delete + bulk load in one transaction (re-scoring)."""
 import logging
 import multiprocessing
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from classifier.cache import cache_dir, cache_load, cache_write
 from classifier.models import ClassificationRun, RunChunk
 from classifier.services import (
     PredictionBlock,
+    dataset_item_ids,
     predictions_replace,
     predictions_write,
     run_dispatch,
@@ -255,9 +257,8 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     if run is None or run.status not in ACTIVE:
         return "skipped"
     _mark_running(run, timezone.now())
-    item_ids = np.fromiter(
-        run.dataset.items.order_by("id").values_list("id", flat=True), dtype=np.int64
-    )
+    item_ids = dataset_item_ids(run.dataset_id)
+    lap("ids")
     use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
     cached = cache_load(
         cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights),
@@ -298,21 +299,28 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     if not ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
         return "stopped"  # cancelled meanwhile
 
+    def score(part: slice) -> PredictionBlock:
+        scores = engine.score(
+            image[part], label_features, loaded.logit_scale,
+            caption_features=caption[part] if use_text else None,
+            has_caption=has_caption[part], mode=run.ensemble, w_img=run.w_img,
+            w_txt=run.w_txt, tau=run.condition_threshold,
+        )  # fmt: skip
+        return PredictionBlock.build(
+            item_ids=ids[part], label_ids=label_ids, top_labels=scores.top_labels,
+            top_probs=scores.top_probs, image_max=scores.image_max, text_max=scores.text_max,
+        )  # fmt: skip
+
     def blocks(size: int = 65536):
-        # Score block k while PostgreSQL ingests block k-1 (COPY is streamed).
-        for start in range(0, len(ids), size):
-            part = slice(start, start + size)
-            scores = engine.score(
-                image[part], label_features, loaded.logit_scale,
-                caption_features=caption[part] if use_text else None,
-                has_caption=has_caption[part], mode=run.ensemble, w_img=run.w_img,
-                w_txt=run.w_txt, tau=run.condition_threshold,
-            )  # fmt: skip
-            yield PredictionBlock.build(
-                item_ids=ids[part], label_ids=label_ids, top_labels=scores.top_labels,
-                top_probs=scores.top_probs, image_max=scores.image_max,
-                text_max=scores.text_max,
-            )  # fmt: skip
+        # Three stages overlap: a thread scores block k+1 (torch releases the GIL) while this
+        # thread formats block k for COPY and PostgreSQL ingests block k-1.
+        parts = [slice(start, start + size) for start in range(0, len(ids), size)]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(score, parts[0]) if parts else None
+            for following in [*parts[1:], None]:
+                block = pending.result()
+                pending = pool.submit(score, following) if following is not None else None
+                yield block
 
     predictions_replace(run_id=run.pk, blocks=blocks())
     lap("score+write")
