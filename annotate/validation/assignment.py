@@ -24,7 +24,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Least
 from django.http import Http404
 from django.utils import timezone
@@ -66,11 +78,18 @@ def _others_leases(now, annotator) -> Subquery:
     )
 
 
-def lease_grant(item: SampleItem, annotator, now) -> SampleItem:
-    """Lease (or extend the lease of) `item` to `annotator` from `now`."""
+def lease_grant(item: SampleItem, annotator, now, *, exists: bool | None = None) -> SampleItem:
+    """Lease (or extend the lease of) `item` to `annotator` from `now`.
+
+    `exists` says whether a lease row (live or expired) of this annotator is already there,
+    when the caller knows; the caller holds the item's row lock (or SQLite's write lock)."""
     expires = now + timedelta(seconds=lease_seconds())
-    # The caller holds the item's row lock (or SQLite's write lock): no race between the two.
-    if not Lease.objects.filter(sample_item=item, annotator=annotator).update(expires=expires):
+    lease = Lease.objects.filter(sample_item=item, annotator=annotator)
+    if exists is None:  # unknown: try an update first
+        exists = bool(lease.update(expires=expires))
+    elif exists:
+        lease.update(expires=expires)
+    if not exists:
         Lease.objects.create(sample_item=item, annotator=annotator, expires=expires)
     return item
 
@@ -97,36 +116,37 @@ def sample_item_next(
     exclude = [int(pk) for pk in exclude]
     now = timezone.now()
     judged = Verdict.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
-    leased = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"), expires__gt=now)
-    base = (
+    my_lease = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
+    mine = Q(my_lease_expires__gt=now)
+    # One query: first an item already leased to me (a reload resumes it), else the first item
+    # with room, skipping rows other annotators hold locked right now.
+    candidates = (
         SampleItem.objects.filter(sample=sample, verdict_count__lt=F("wanted_verdicts"))
         .exclude(pk__in=exclude)
         .exclude(Exists(judged))
+        .annotate(
+            my_lease_expires=Subquery(my_lease.values("expires")[:1]),
+            others=Coalesce(_others_leases(now, annotator), Value(0)),
+        )
+        .filter(mine | Q(verdict_count__lt=F("wanted_verdicts") - F("others")))
+        .order_by(Case(When(mine, then=0), default=1), "position")
         # What the caller shows comes along (the row lock stays on the sample item only).
         .select_related("prediction__item", "prediction__label")
     )
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     with transaction.atomic():
-        # 1. Resume: an item already leased to me (oldest lease first).
-        resumed = base.filter(Exists(leased)).order_by("position").first()
-        if resumed is not None:
-            return lease_grant(resumed, annotator, now)
-        # 2. A fresh item with room, locked without waiting on other annotators.
-        candidates = (
-            base.exclude(Exists(leased))
-            .annotate(others=Coalesce(_others_leases(now, annotator), Value(0)))
-            .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
-            .order_by("position")
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         skipped: list[int] = []
         for _ in range(ATTEMPTS):
             batch = list(candidates.exclude(pk__in=skipped)[:BATCH])
             if not batch:
                 return None
             for item in batch:
+                has_lease = item.my_lease_expires is not None
+                if has_lease and item.my_lease_expires > now:
+                    return lease_grant(item, annotator, now, exists=True)
                 if _has_room(item.pk, annotator, now):
-                    return lease_grant(item, annotator, now)
+                    return lease_grant(item, annotator, now, exists=has_lease)
                 skipped.append(item.pk)
     return None
 
