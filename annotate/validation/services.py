@@ -104,39 +104,42 @@ def verdict_record(
     label = label_resolve(sample_item=sample_item, label=corrected_label)
     _check_open(sample_item.sample)
 
-    with transaction.atomic():
-        # One writer per item at a time: repeated and concurrent submissions queue here.
-        SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
-        # One query for both: the same key (a repeat) or a verdict already on this item.
-        match = Q(sample_item=sample_item) | Q(key=key) if key else Q(sample_item=sample_item)
-        found = list(Verdict.objects.filter(match, annotator=annotator))
-        for existing in found:
-            if key and existing.key == key:
-                if existing.sample_item_id == sample_item.pk:
-                    return existing, False
-                raise VerdictConflict(existing, "this key was already used for another item")
-        if found:
-            raise VerdictConflict(found[0])
-        try:
-            with transaction.atomic():
-                verdict = Verdict.objects.create(
-                    sample_item=sample_item,
-                    annotator=annotator,
-                    value=value,
-                    corrected_label=label,
-                    key=key,
-                    duration_ms=duration,
-                )
-        except IntegrityError:
-            # Same key raced on two different items (different row locks).
-            same = Verdict.objects.filter(annotator=annotator, key=key).first()
-            if same is not None and same.sample_item_id == sample_item.pk:
-                return same, False
-            raise VerdictConflict(
-                same or Verdict.objects.get(sample_item=sample_item, annotator=annotator)
-            ) from None
-        _count(sample_item.pk, 1 if value in COUNTED else 0)
-        lease_release(sample_item=sample_item, annotator=annotator)
+    try:
+        with transaction.atomic():
+            # One writer per item at a time: repeated and concurrent submissions queue here.
+            SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
+            # One query for both: the same key (a repeat) or a verdict already on this item.
+            match = Q(sample_item=sample_item) | Q(key=key) if key else Q(sample_item=sample_item)
+            found = list(Verdict.objects.filter(match, annotator=annotator))
+            for existing in found:
+                if key and existing.key == key:
+                    if existing.sample_item_id == sample_item.pk:
+                        return existing, False
+                    raise VerdictConflict(existing, "this key was already used for another item")
+            if found:
+                raise VerdictConflict(found[0])
+            verdict = Verdict.objects.create(
+                sample_item=sample_item,
+                annotator=annotator,
+                value=value,
+                corrected_label=label,
+                key=key,
+                duration_ms=duration,
+            )
+            _count(sample_item.pk, 1 if value in COUNTED else 0)
+            lease_release(sample_item=sample_item, annotator=annotator)
+    except IntegrityError:
+        # The same key raced on two different items (two different row locks); the whole
+        # transaction was rolled back, so nothing was counted.
+        same = Verdict.objects.filter(annotator=annotator, key=key).first() if key else None
+        if same is not None and same.sample_item_id == sample_item.pk:
+            return same, False
+        existing = (
+            same or Verdict.objects.filter(sample_item=sample_item, annotator=annotator).first()
+        )
+        if existing is None:
+            raise
+        raise VerdictConflict(existing) from None
     return verdict, True
 
 

@@ -124,3 +124,22 @@ def test_same_submission_ten_times_concurrently_leaves_one_row(run, ann) -> None
     assert sorted(statuses) == [201] + [409] * 9
     assert Verdict.objects.count() == 2
     assert dict(SampleItem.objects.values_list("pk", "verdict_count")) == {first: 1, second: 1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_key_raced_on_ten_items_is_recorded_once(run, ann) -> None:
+    sample = sample_draw(run=run, classes=1, per_class=10, seed=1, overlap=0)
+    items = list(sample.items.values_list("pk", flat=True))
+    client = api_for(ann)
+    statuses: list[int] = []
+    barrier = threading.Barrier(10)
+
+    def submit(item: int) -> None:
+        barrier.wait()
+        body = {"sample_item": item, "value": "hit", "key": "one-key"}
+        statuses.append(client.post("/api/verdicts/", body, format="json").status_code)
+
+    assert not run_threads(submit, [(i,) for i in items])
+    assert sorted(statuses) == [201] + [409] * 9
+    assert Verdict.objects.count() == 1
+    assert sum(SampleItem.objects.values_list("verdict_count", flat=True)) == 1
