@@ -71,6 +71,9 @@ def test_run_samples_card_renders_for_members(run, rf, lee, ann) -> None:
         html = render_to_string("validation/_run_samples.html", {"run": run}, request=request)
         assert "/annotate/" in html
         assert ('id="sample-form"' in html) is has_form
+        # The same card in the real run page.
+        page = client_for(user.username).get(f"/runs/{run.pk}/").content.decode()
+        assert 'id="run-samples"' in page and ('id="sample-form"' in page) is has_form
 
 
 def current_item(page) -> int:
