@@ -74,7 +74,8 @@
 
   async function advance() {
     let next = upcoming ? await upcoming : null;
-    if (next === "retry" || (next && current && next.id === current.id)) {
+    // Ask again when the preload failed or found nothing: leases of others may have expired.
+    if (!next || next === "retry" || (current && next.id === current.id)) {
       next = await fetchFragment("").catch(() => "retry");
     }
     if (next === "retry") {
