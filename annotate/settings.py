@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "annotate.accounts",
     "annotate.datasets",
@@ -162,6 +163,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Sieve API",
     "DESCRIPTION": "Human-in-the-loop validation of zero-shot image labels",
     "VERSION": "0.1.0",
+    # Swagger UI from the installed sidecar package, so /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: the broker defaults to a local folder, so `make run` needs no Redis.
