@@ -32,3 +32,12 @@ def test_member_sees_only_their_datasets(client: Client, dataset, otto) -> None:
 def test_browser_login_shows_dataset_list(page, live_server, dataset) -> None:
     login(page, live_server, "ann")
     assert page.locator("#dataset-list").inner_text().count("demo") == 1
+
+
+def test_api_docs_are_served_without_a_cdn(client: Client, ada) -> None:
+    client.login(username="ada", password=PASSWORD)
+    body = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in body
+    assert "cdn." not in body and "unpkg" not in body
+    asset = body.split('src="')[1].split('"')[0]  # the first script: Swagger UI's bundle
+    assert asset.startswith("/static/")
