@@ -5,7 +5,6 @@ Leads and annotators of a dataset read its runs; only admins (global, or admin o
 dataset) start, cancel or resume them. Another dataset's run answers 404."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -19,11 +18,16 @@ from annotate.datasets.models import Role
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
-from classifier.selectors import get_run_for_user, run_progress, runs_for_user
+from classifier.selectors import (
+    get_run_for_user,
+    run_progress,
+    runs_for_user,
+    runs_with_progress,
+)
 from classifier.services import ENSEMBLES, run_cancel, run_create, run_resume
 
 
-def run_json(run: ClassificationRun, predicted: int | None = None) -> dict:
+def run_json(run: ClassificationRun, progress: dict | None = None) -> dict:
     return {
         "id": run.pk,
         "name": run.name,
@@ -45,7 +49,7 @@ def run_json(run: ClassificationRun, predicted: int | None = None) -> dict:
         "started": run.started,
         "finished": run.finished,
         "created_by": run.created_by.username if run.created_by else None,
-        "progress": run_progress(run=run, predicted=predicted),
+        "progress": progress or run_progress(run=run),
         "url": f"/runs/{run.pk}/",
     }
 
@@ -86,19 +90,16 @@ def run_list(request: Request) -> Response:
     POST (admins): start a run."""
     if request.method == "POST":
         return _run_start(request)
-    runs = (
-        runs_for_user(request.user)
-        .select_related("dataset", "taxonomy", "created_by")
-        .annotate(predicted=Count("predictions"))
-        .order_by("-id")
-    )
+    runs = runs_for_user(request.user).select_related("dataset", "taxonomy", "created_by")
+    runs = runs.order_by("-id")
     if (dataset := request.query_params.get("dataset", "")).isdigit():
         runs = runs.filter(dataset_id=int(dataset))
     if (wanted := request.query_params.get("status")) in ClassificationRun.Status.values:
         runs = runs.filter(status=wanted)
     paginator = LimitOffsetPagination()
     page = paginator.paginate_queryset(runs, request)
-    return paginator.get_paginated_response([run_json(r, r.predicted) for r in page])
+    rows = runs_with_progress(page)
+    return paginator.get_paginated_response([run_json(r["run"], r["progress"]) for r in rows])
 
 
 def _run_start(request: Request) -> Response:

@@ -1,9 +1,10 @@
+from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 
 from annotate.accounts.roles import has_role
 from annotate.datasets.models import Dataset, Role
-from classifier.models import ClassificationRun
+from classifier.models import ClassificationRun, Prediction
 
 
 def runs_for_user(user):
@@ -35,9 +36,13 @@ def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:
 
 def run_progress(*, run: ClassificationRun, predicted: int | None = None) -> dict:
     """Progress counted from the database: predictions stored + images found unreadable."""
-    if predicted is None:
-        predicted = run.predictions.count()
     unreadable = run_unreadable(run=run)
+    if predicted is None:
+        if run.status == ClassificationRun.Status.SUCCEEDED:
+            # Every item of a finished run is either predicted or counted as unreadable.
+            predicted = max(run.item_count - sum(unreadable.values()), 0)
+        else:
+            predicted = run.predictions.count()
     processed = predicted + sum(unreadable.values())
     total = max(run.item_count, processed)
     end = run.finished or timezone.now()
@@ -56,3 +61,25 @@ def run_progress(*, run: ClassificationRun, predicted: int | None = None) -> dic
         "items_per_second": round(rate, 1),
         "eta_seconds": None if eta is None else round(eta, 1),
     }
+
+
+def runs_with_progress(runs) -> list[dict]:
+    """[{"run", "progress"}] for a list of runs: predictions are counted (one grouped query)
+    only for the runs that are not finished."""
+    runs = list(runs)
+    active = [r.pk for r in runs if r.status != ClassificationRun.Status.SUCCEEDED]
+    counts = dict(
+        Prediction.objects.filter(run_id__in=active)
+        .values("run_id")
+        .annotate(n=Count("id"))
+        .values_list("run_id", "n")
+    )
+    return [
+        {
+            "run": r,
+            "progress": run_progress(
+                run=r, predicted=counts.get(r.pk, 0) if r.pk in active else None
+            ),
+        }
+        for r in runs
+    ]

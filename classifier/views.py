@@ -4,7 +4,6 @@ Thin: selectors fetch (404 across datasets), services change, scoring computes."
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,7 +15,12 @@ from annotate.datasets.models import Role
 from classifier.forms import RunForm
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
-from classifier.selectors import get_run_for_user, run_progress, runs_for_user
+from classifier.selectors import (
+    get_run_for_user,
+    run_progress,
+    runs_for_user,
+    runs_with_progress,
+)
 from classifier.services import run_cancel, run_create, run_resume
 
 CONSOLE_RUNS = 20
@@ -79,13 +83,8 @@ def run_resume_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _console_rows(request: HttpRequest) -> list[dict]:
-    runs = (
-        runs_for_user(request.user)
-        .select_related("dataset", "taxonomy")
-        .annotate(predicted=Count("predictions"))
-        .order_by("-id")[:CONSOLE_RUNS]
-    )
-    return [{"run": r, "progress": run_progress(run=r, predicted=r.predicted)} for r in runs]
+    runs = runs_for_user(request.user).select_related("dataset", "taxonomy").order_by("-id")
+    return runs_with_progress(runs[:CONSOLE_RUNS])
 
 
 def _console_panel(request: HttpRequest, form: RunForm | None = None, status: int = 200):

@@ -107,3 +107,17 @@ def test_session_post_needs_csrf(dataset, taxonomy, ada) -> None:
     client.login(username="ada", password=PASSWORD)
     response = client.post("/api/runs/", {"dataset": dataset.pk, "taxonomy": taxonomy.name})
     assert response.status_code == 403
+
+
+def test_run_list_queries_do_not_grow_with_runs(
+    imported_run, dataset, taxonomy, lee, django_assert_max_num_queries
+) -> None:
+    client = client_for("lee")
+    client.get("/api/runs/")  # warm the session
+    with django_assert_max_num_queries(12) as few:
+        client.get("/api/runs/")
+    for _ in range(5):
+        run_import_predictions(dataset=dataset, taxonomy=taxonomy, rows=[("i1", "beach", "0.5")])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        body = client.get("/api/runs/").json()
+    assert body["count"] == 6
