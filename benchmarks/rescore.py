@@ -207,7 +207,8 @@ def main() -> None:
             f"cache in {total:.1f} s ({result['items_per_second']} items/s) on "
             f"{connection.vendor}: run_create {created:.1f} s, then {result['phases']}; "
             f"target < 60 s: {'met' if total < 60 else 'NOT met'}\n"
-            f"storing {rows} predictions: ORM bulk_create {orm:.2f} s, COPY {copy:.2f} s "
+            f"storing {rows} predictions: ORM bulk_create {orm:.2f} s, bulk load "
+            f"({'COPY' if connection.vendor == 'postgresql' else 'executemany'}) {copy:.2f} s "
             f"({result['copy_speedup_vs_orm']}x)"
         )
         if args.json:
