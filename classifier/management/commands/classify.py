@@ -111,13 +111,16 @@ class Command(BaseCommand):
         except engine.EngineError as exc:
             raise CommandError(str(exc)) from None
 
+    _last_line = 0.0
+
     def _draw(self, run: ClassificationRun, last: bool = False) -> None:
         line = progress_line(run_progress(run=run), run.status)
         if sys.stderr.isatty():
             self.stderr.write("\r" + line, ending="\n" if last else "")
             self.stderr.flush()
-        elif last:
-            self.stderr.write(line)
+        elif last or time.monotonic() - self._last_line > 10:
+            self.stderr.write(line)  # logs: one line every 10 s instead of a redrawn bar
+            self._last_line = time.monotonic()
 
     def _follow(self, run: ClassificationRun) -> None:
         last_sweep = time.monotonic()
