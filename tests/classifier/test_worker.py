@@ -85,3 +85,29 @@ def test_classify_command_waits_for_a_worker(
     assert summary["predicted"] == 12
     assert "items/s" in result.stderr
     assert Prediction.objects.filter(run_id=summary["run"]).count() == 12
+
+
+def test_rescoring_runs_on_a_default_queue_worker(
+    dataset, taxonomy, tiny_checkpoint, start_worker
+) -> None:
+    """With the cache filled, a new run needs no `gpu` worker: a `default` one re-scores it."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    add_items(dataset, 6)
+    call_command("classify", "demo", "--taxonomy", taxonomy.name, "--model", "sieve-tiny",
+                 "--weights", str(tiny_checkpoint), "--sync", stdout=StringIO(),
+                 stderr=StringIO())  # fmt: skip
+    start_worker(queues="default")
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(tiny_checkpoint), ensemble="weighted")  # fmt: skip
+    assert run.source == "cache"
+
+    def finished() -> bool:
+        run.refresh_from_db()
+        return run.status in ClassificationRun.TERMINAL
+
+    wait_for(finished, timeout=120, every=0.2)
+    assert run.status == "succeeded", run.error
+    assert Prediction.objects.filter(run=run).count() == 6
