@@ -25,7 +25,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Count,
     Exists,
     F,
@@ -35,7 +34,6 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, Least
 from django.http import Http404
@@ -116,37 +114,49 @@ def sample_item_next(
     exclude = [int(pk) for pk in exclude]
     now = timezone.now()
     judged = Verdict.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
-    my_lease = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
-    mine = Q(my_lease_expires__gt=now)
-    # One query: first an item already leased to me (a reload resumes it), else the first item
-    # with room, skipping rows other annotators hold locked right now.
-    candidates = (
+    base = (
         SampleItem.objects.filter(sample=sample, verdict_count__lt=F("wanted_verdicts"))
         .exclude(pk__in=exclude)
         .exclude(Exists(judged))
-        .annotate(
-            my_lease_expires=Subquery(my_lease.values("expires")[:1]),
-            others=Coalesce(_others_leases(now, annotator), Value(0)),
-        )
-        .filter(mine | Q(verdict_count__lt=F("wanted_verdicts") - F("others")))
-        .order_by(Case(When(mine, then=0), default=1), "position")
         # What the caller shows comes along (the row lock stays on the sample item only).
         .select_related("prediction__item", "prediction__label")
     )
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
     with transaction.atomic():
+        # 1. Resume: an item already leased to me, so that a reload shows the same item. Read
+        #    from my (few) leases, not by scanning the sample.
+        mine = (
+            Lease.objects.filter(annotator=annotator, sample_item__sample=sample, expires__gt=now)
+            .exclude(sample_item_id__in=exclude)
+            .order_by("sample_item__position")
+            .values_list("sample_item_id", flat=True)
+        )
+        for item_id in mine:
+            item = base.filter(pk=item_id).first()
+            if item is not None:
+                return lease_grant(item, annotator, now, exists=True)
+        # 2. The first item with room in sample order, skipping rows that other annotators
+        #    hold locked right now; the (sample, position) index lets the scan stop early.
+        my_lease = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
+        candidates = (
+            base.annotate(
+                my_lease_expires=Subquery(my_lease.values("expires")[:1]),
+                others=Coalesce(_others_leases(now, annotator), Value(0)),
+            )
+            .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
+            .filter(Q(my_lease_expires__isnull=True) | Q(my_lease_expires__lte=now))
+            .order_by("position")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         skipped: list[int] = []
         for _ in range(ATTEMPTS):
             batch = list(candidates.exclude(pk__in=skipped)[:BATCH])
             if not batch:
                 return None
             for item in batch:
-                has_lease = item.my_lease_expires is not None
-                if has_lease and item.my_lease_expires > now:
-                    return lease_grant(item, annotator, now, exists=True)
                 if _has_room(item.pk, annotator, now):
-                    return lease_grant(item, annotator, now, exists=has_lease)
+                    exists = item.my_lease_expires is not None  # an expired lease of mine
+                    return lease_grant(item, annotator, now, exists=exists)
                 skipped.append(item.pk)
     return None
 
