@@ -38,7 +38,7 @@ def run_progress(*, run: ClassificationRun, predicted: int | None = None) -> dic
     """Progress counted from the database: predictions stored + images found unreadable."""
     unreadable = run_unreadable(run=run)
     if predicted is None:
-        if run.status == ClassificationRun.Status.SUCCEEDED:
+        if run.status == ClassificationRun.Status.SUCCEEDED and run.item_count:
             # Every item of a finished run is either predicted or counted as unreadable.
             predicted = max(run.item_count - sum(unreadable.values()), 0)
         else:
@@ -67,7 +67,8 @@ def runs_with_progress(runs) -> list[dict]:
     """[{"run", "progress"}] for a list of runs: predictions are counted (one grouped query)
     only for the runs that are not finished."""
     runs = list(runs)
-    active = [r.pk for r in runs if r.status != ClassificationRun.Status.SUCCEEDED]
+    finished = ClassificationRun.Status.SUCCEEDED
+    active = [r.pk for r in runs if r.status != finished or not r.item_count]
     counts = dict(
         Prediction.objects.filter(run_id__in=active)
         .values("run_id")
