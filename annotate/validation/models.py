@@ -38,8 +38,9 @@ class SampleItem(models.Model):
     prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveIntegerField()
     wanted_verdicts = models.PositiveIntegerField(default=1)
-    # Denormalised count of hit/miss/skip verdicts, kept by the verdict service, so that
-    # assignment can skip finished items without counting rows.
+    # Denormalised count of hit and miss verdicts (a skip hands the item to someone else, so
+    # it does not count), kept by the verdict service, so that assignment can skip finished
+    # items without counting rows.
     verdict_count = models.PositiveIntegerField(default=0)
 
     class Meta:
