@@ -320,7 +320,7 @@ def encode_image_batches(
         collate_fn=_collate,
         pin_memory=loaded.device.type == "cuda",
         worker_init_fn=_worker_init if workers else None,
-        prefetch_factor=4 if workers else None,
+        prefetch_factor=2 if workers else None,  # bounded memory: workers x 2 batches
     )
     for positions, tensor, failures in loader:
         if tensor is None:
