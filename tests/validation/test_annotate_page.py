@@ -105,6 +105,12 @@ def test_annotator_works_ten_items_with_the_keys(page, live_server, run, lee, an
     page.goto(f"{live_server.url}/samples/{sample.pk}/annotate/")
     expected: dict[int, tuple[str, str]] = {}
 
+    # The next item's image is requested while the first one is on screen (preloaded).
+    images = "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/image/'))"  # noqa: E501
+    page.wait_for_function(f"() => new Set({images}).size >= 2")
+    preloaded = set(page.evaluate(images))
+    first_image = page.locator("#stage .ann-item").get_attribute("data-image")
+
     page.keyboard.press("?")
     assert page.locator("#help").is_visible()
     page.keyboard.press("Escape")
@@ -114,6 +120,9 @@ def test_annotator_works_ten_items_with_the_keys(page, live_server, run, lee, an
                        ("ArrowLeft", "miss"), ("s", "skip")):  # fmt: skip
         expected[current_item(page)] = (value, "")
         press_and_wait(page, key)
+        if len(expected) == 1:
+            shown = page.locator("#stage .ann-item").get_attribute("data-image")
+            assert shown != first_image and any(url.endswith(shown) for url in preloaded)
     skipped = list(expected)[-1]
     # Undo the skip: the skipped item comes back, judged again as a hit.
     page.keyboard.press("u")
