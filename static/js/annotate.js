@@ -24,6 +24,22 @@
   const history = []; // [{verdict, item}] of this page, for undo
   let busy = false; // an undo or a swap is in progress
 
+  // Requests in flight, on the root element: lets tests (and curious people) see when the
+  // page is idle.
+  let inflight = 0;
+  async function send(url, options) {
+    inflight += 1;
+    root.dataset.inflight = inflight;
+    try {
+      const response = await fetch(url, { credentials: "same-origin", ...options });
+      await response.clone().text(); // the body is in before we count the request as done
+      return response;
+    } finally {
+      inflight -= 1;
+      root.dataset.inflight = inflight;
+    }
+  }
+
   function csrfToken() {
     // The cookie first: it is renewed when the user logs in again in another tab.
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -51,8 +67,7 @@
   }
 
   async function fetchFragment(query) {
-    const response = await fetch(`${base}item/?${query}`, {
-      credentials: "same-origin",
+    const response = await send(`${base}item/?${query}`, {
       headers: { "HX-Request": "true" },
     });
     if (response.status === 204) return null;
@@ -98,9 +113,8 @@
     p.attempts += 1;
     let response;
     try {
-      response = await fetch("/api/verdicts/", {
+      response = await send("/api/verdicts/", {
         method: "POST",
-        credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
         body: JSON.stringify(p.body),
       });
@@ -178,9 +192,8 @@
     }
     busy = true;
     try {
-      const response = await fetch(`/api/verdicts/${last.verdict}/undo/`, {
+      const response = await send(`/api/verdicts/${last.verdict}/undo/`, {
         method: "POST",
-        credentials: "same-origin",
         headers: { "X-CSRFToken": csrfToken() },
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -76,6 +76,15 @@ def test_run_samples_card_renders_for_members(run, rf, lee, ann) -> None:
         assert 'id="run-samples"' in page and ('id="sample-form"' in page) is has_form
 
 
+def settle(page) -> None:
+    """Wait until the page has no request in flight (a late preload must not meet the test
+    database's flush at teardown)."""
+    page.wait_for_function(
+        "() => document.getElementById('annotate').dataset.inflight === '0'"
+        " && !document.querySelector('.htmx-request')"
+    )
+
+
 def current_item(page) -> int:
     return int(page.locator("#stage .ann-item").get_attribute("data-item"))
 
@@ -99,7 +108,7 @@ def press_and_wait(page, key: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_annotator_works_ten_items_with_the_keys(page, live_server, run, lee, ann) -> None:
+def test_annotator_works_ten_items_with_the_keys(live_server, run, lee, ann, page) -> None:
     sample = sample_draw(run=run, classes=2, per_class=10, seed=8, overlap=0)
     login(page, live_server, "ann")
     page.goto(f"{live_server.url}/samples/{sample.pk}/annotate/")
@@ -176,11 +185,12 @@ def test_annotator_works_ten_items_with_the_keys(page, live_server, run, lee, an
     got = {r["sample_item"]: (r["value"], r["corrected_label"]) for r in rows}
     assert got == expected
     assert all(r["annotator"] == "ann" and r["duration_ms"] is not None for r in rows)
+    settle(page)
 
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_phone_sized_screen(page, live_server, run, ann) -> None:
+def test_phone_sized_screen(live_server, run, ann, page) -> None:
     sample = sample_draw(run=run, classes=1, per_class=3, seed=2, overlap=0)
     page.set_viewport_size({"width": 375, "height": 700})
     login(page, live_server, "ann")
@@ -195,3 +205,32 @@ def test_phone_sized_screen(page, live_server, run, ann) -> None:
     page.click("#btn-hit")
     wait_item(page, "!=", before)
     assert Verdict.objects.get().value == "hit"
+    settle(page)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_expired_session_keeps_the_verdict_until_saved(live_server, run, ann, page) -> None:
+    sample = sample_draw(run=run, classes=1, per_class=3, seed=4, overlap=0)
+    login(page, live_server, "ann")
+    page.goto(f"{live_server.url}/samples/{sample.pk}/annotate/")
+    item = current_item(page)
+    page.context.clear_cookies()  # the session expires
+    page.keyboard.press("m")
+    page.wait_for_function(
+        "() => document.getElementById('save-status').textContent.includes('session expired')"
+    )
+    assert current_item(page) == item and not Verdict.objects.exists()
+    # The annotator logs in again (a new session and a new CSRF cookie, as after logging in
+    # in another tab); the page picks the new cookie up on its next retry.
+    from django.middleware.csrf import _get_new_csrf_string
+
+    fresh = client_for("ann")
+    page.context.add_cookies([
+        {"name": "sessionid", "value": fresh.cookies["sessionid"].value, "url": live_server.url},
+        {"name": "csrftoken", "value": _get_new_csrf_string(), "url": live_server.url},
+    ])  # fmt: skip
+    wait_item(page, "!=", item)  # the kept verdict was retried and saved
+    assert Verdict.objects.get().sample_item_id == item
+    assert Verdict.objects.get().value == "miss"
+    settle(page)
