@@ -65,11 +65,27 @@ class LoadedModel:
 
     @property
     def autocast(self):
-        """fp16/bf16 autocast on CUDA, nothing (fp32) on CPU."""
+        """fp16/bf16 autocast on CUDA; on CPU bf16 where the CPU has native bf16 (AVX512-BF16,
+        AMX: about 3x faster than fp32 for ViT-B-32 here), else fp32. SIEVE_CPU_PRECISION=fp32
+        forces fp32 on the CPU."""
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)
+        if self.device.type == "cpu" and cpu_bf16():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+def cpu_bf16() -> bool:
+    """Whether CPU inference runs in bf16 (SIEVE_CPU_PRECISION: auto | bf16 | fp32)."""
+    choice = os.environ.get("SIEVE_CPU_PRECISION", "auto").lower()
+    if choice in ("fp32", "float32"):
+        return False
+    if choice == "bf16":
+        return True
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -327,10 +343,10 @@ def encode_image_batches(
             embeddings = np.zeros((0, 0), np.float32)
         else:
             with torch.inference_mode(), loaded.autocast:
-                features = loaded.model.encode_image(
-                    tensor.to(loaded.device, non_blocking=True), normalize=True
-                )
-            embeddings = features.float().cpu().numpy()
+                features = loaded.model.encode_image(tensor.to(loaded.device, non_blocking=True))
+            # Normalised in fp32, whatever precision the forward pass ran in.
+            features = torch.nn.functional.normalize(features.float(), dim=-1)
+            embeddings = features.cpu().numpy()
         yield ImageBatch(positions=positions, embeddings=embeddings, failures=failures)
 
 
@@ -386,7 +402,10 @@ def encode_texts(
     chunks = []
     for start in range(0, len(flat), batch_size):
         tokens = loaded.tokenizer(flat[start : start + batch_size]).to(loaded.device)
-        with torch.inference_mode(), loaded.autocast:
+        # Prompts are encoded once per run: fp32 on the CPU costs nothing and keeps label
+        # embeddings independent of batch composition.
+        precision = loaded.autocast if loaded.device.type == "cuda" else contextlib.nullcontext()
+        with torch.inference_mode(), precision:
             chunks.append(_encode_tokens(loaded.model, tokens).float().cpu())
     features = torch.cat(chunks)
     out, pos = [], 0

@@ -195,3 +195,19 @@ def test_encode_batches_mark_bad_images_and_go_on(tiny, images) -> None:
     assert failures == {1: "not an image", 3: "truncated", 4: "decompression bomb", 6: "no image"}
     embeddings = np.concatenate([b.embeddings for b in batches if b.positions])
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
+
+
+def test_cpu_bf16_embeddings_agree_with_fp32(tiny, images, monkeypatch) -> None:
+    """CPU inference may run in bf16 (SIEVE_CPU_PRECISION); it must not change what is seen."""
+    paths = [images["ok"], images["cmyk"], images["16bit"]]
+
+    def embed(precision: str) -> np.ndarray:
+        monkeypatch.setenv("SIEVE_CPU_PRECISION", precision)
+        batches = engine.encode_image_batches(tiny, paths, batch_size=3, workers=0)
+        return np.concatenate([b.embeddings for b in batches])
+
+    fp32, bf16 = embed("fp32"), embed("bf16")
+    assert fp32.shape == bf16.shape == (3, fp32.shape[1])
+    cosine = (fp32 * bf16).sum(axis=1)
+    assert cosine.min() > 0.99
+    assert not np.array_equal(fp32, bf16)  # bf16 really ran
