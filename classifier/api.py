@@ -83,7 +83,8 @@ def _require_admin(user, dataset) -> None:
         raise PermissionDenied("Only admins start or cancel runs.")
 
 
-@extend_schema(request=RunCreateSerializer, responses={200: dict, 201: dict})
+@extend_schema(methods=["GET"], operation_id="runs_list", responses={200: dict})
+@extend_schema(methods=["POST"], request=RunCreateSerializer, responses={201: dict})
 @api_view(["GET", "POST"])
 def run_list(request: Request) -> Response:
     """GET: the runs of your datasets (newest first; ?dataset=ID, ?status=...).

@@ -177,7 +177,7 @@ def run_samples(request: Request, pk: int) -> Response:
     return Response(sample_json(sample), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(operation_id="samples_list", responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_list(request: Request) -> Response:
     samples = samples_for_user(request.user).select_related("run", "created_by")[:200]
