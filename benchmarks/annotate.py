@@ -10,7 +10,9 @@ PostgreSQL COPY. Then:
 1. sampling: `sample_draw` (10 labels x 100) timed three times, against a baseline measured in
    the same run: the naive draw, `row_number() OVER (PARTITION BY label ORDER BY random())`
    over the whole run;
-2. annotation: the app is served by gunicorn on loopback (gthread workers, persistent DB
+2. annotation: the app is served by gunicorn on loopback (by default 3 single-threaded workers,
+   as in compose.yaml: threads in one worker share the GIL, which inflates server-side time on
+   a 2-core machine; `--threads 8` shows that), persistent DB
    connections, DEBUG off), and `--annotators` threads, each with its own token and keep-alive
    connection, loop `GET /api/samples/{id}/next/` -> `POST /api/verdicts/` until the
    1,000-item sample is done. Latency is reported client-side (includes queueing for a worker
@@ -251,8 +253,8 @@ def main() -> None:
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--items-per-class", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--think-ms", type=float, default=500, help="mean time an annotator looks (0: stress)"
     )

@@ -4,7 +4,9 @@ Every object a view or API endpoint touches is fetched through a helper here (or
 it), so scoping by membership is never forgotten: an object of another dataset answers 404.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpRequest
 
 from annotate.datasets.models import ROLE_RANK, Dataset, Membership, Role
@@ -20,13 +22,28 @@ def is_global_admin(user) -> bool:
 
 
 def role_on(user, dataset: Dataset) -> str | None:
-    """The user's role on a dataset, or None when they are not a member."""
+    """The user's role on a dataset, or None when they are not a member (one query: the
+    global admin group and the membership together)."""
     if not user.is_authenticated:
         return None
-    if is_global_admin(user):
+    if user.is_superuser:
         return Role.ADMIN
-    membership = Membership.objects.filter(user=user, dataset=dataset).only("role").first()
-    return membership.role if membership else None
+    row = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(
+            admin=Exists(Group.objects.filter(user=OuterRef("pk"), name=Role.ADMIN)),
+            role=Subquery(
+                Membership.objects.filter(user=OuterRef("pk"), dataset=dataset).values("role")[:1]
+            ),
+        )
+        .values_list("admin", "role")
+        .first()
+    )
+    if row is None:
+        return None
+    admin, role = row
+    return Role.ADMIN if admin else role
 
 
 def has_role(user, dataset: Dataset, minimum: str) -> bool:

@@ -272,12 +272,12 @@ def count_queries(client: Client, url: str) -> int:
 @pytest.mark.parametrize(
     ("path", "queries"),
     [
-        ("/api/samples/{}/thresholds/", 11),
-        ("/api/samples/{}/classes/", 12),
-        ("/api/samples/{}/agreement/", 11),
-        ("/api/samples/{}/scores/", 12),
-        ("/samples/{}/", 18),
-        ("/samples/{}/dashboard/poll/", 18),
+        ("/api/samples/{}/thresholds/", 9),
+        ("/api/samples/{}/classes/", 10),
+        ("/api/samples/{}/agreement/", 9),
+        ("/api/samples/{}/scores/", 10),
+        ("/samples/{}/", 16),
+        ("/samples/{}/dashboard/poll/", 16),
     ],
 )
 def test_constant_query_count(
