@@ -60,6 +60,8 @@ SIEVE_IMAGE_ROOTS = [
 ]
 # Pillow refuses images with more pixels than this (decompression-bomb guard).
 SIEVE_MAX_IMAGE_PIXELS = env_int("SIEVE_MAX_IMAGE_PIXELS", 89_478_485)
+# How long an annotator holds a sample item before it may go to someone else.
+SIEVE_LEASE_SECONDS = env_int("SIEVE_LEASE_SECONDS", 300)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
