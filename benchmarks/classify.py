@@ -74,120 +74,113 @@ def main() -> None:
 
     django.setup()
     import torch
-    from django.db import connection
-    from django.test.utils import setup_test_environment
     from PIL import Image
 
     from annotate.datasets.models import Dataset, Item
     from annotate.taxonomies.models import Label, Taxonomy
+    from benchmarks.common import throwaway_database
     from classifier import engine
     from classifier.services import run_create
     from classifier.tasks import chunk_process
 
-    setup_test_environment()
-    connection.settings_dict.setdefault("TEST", {})
-    connection.settings_dict["TEST"]["NAME"] = (
-        f"bench_{connection.settings_dict['NAME']}"
-        if connection.vendor == "postgresql"
-        else str(ROOT / "var" / "bench_classify.sqlite3")
-    )
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        folder = tmp / "images"
-        folder.mkdir()
-        started = time.perf_counter()
-        names = make_images(folder, args.images)
-        log(f"{args.images} JPEGs 640x480 generated in {time.perf_counter() - started:.1f} s")
-        dataset = Dataset.objects.create(name="bench-classify", image_root=str(folder))
-        Item.objects.bulk_create(
-            Item(dataset=dataset, external_id=n, image_path=n, caption="") for n in names
-        )
-        taxonomy = Taxonomy.objects.create(name="places365-bench")
-        data = ROOT / "annotate" / "taxonomies" / "data" / "places365.txt"
-        keys = [line.split()[0] for line in data.read_text().splitlines() if line.strip()]
-        Label.objects.bulk_create(
-            Label(taxonomy=taxonomy, key=k, name=k.split("/", 2)[2].replace("_", " "), position=i)
-            for i, k in enumerate(keys)
-        )
-        loaded = engine.get_model(args.model, "", device=args.device or None)
-        device = str(loaded.device)
-        log(f"{args.model} (random weights) on {device}, {torch.get_num_threads()} threads")
-
-        # (b) forward-only ceiling on pre-decoded tensors
-        tensors = torch.stack(
-            [loaded.preprocess(Image.open(folder / n).convert("RGB")) for n in names]
-        )
-        with torch.inference_mode(), loaded.autocast:
-            loaded.model.encode_image(tensors[: args.batch].to(loaded.device))  # warm-up
-        started = time.perf_counter()
-        with torch.inference_mode(), loaded.autocast:
-            for start in range(0, len(tensors), args.batch):
-                batch = tensors[start : start + args.batch].to(loaded.device)
-                loaded.model.encode_image(batch, normalize=True).float().cpu()
-        forward = args.images / (time.perf_counter() - started)
-        log(f"(b) forward only: {forward:.1f} images/s")
-        del tensors
-
-        # (a) end to end: a real run through the chunk task code
-        started = time.perf_counter()
-        run = run_create(dataset=dataset, taxonomy=taxonomy, model=args.model, send=False)
-        for chunk in run.chunks.order_by("index"):
-            chunk_process(chunk_id=chunk.pk, worker="benchmark")
-        elapsed = time.perf_counter() - started
-        run.refresh_from_db()
-        assert run.status == "succeeded", (run.status, run.error)
-        assert run.predictions.count() == args.images
-        end_to_end = args.images / elapsed
-        log(f"(a) end to end: {end_to_end:.1f} images/s")
-
-        # (c) naive loop: one image at a time, decoded in this process, as plain open_clip code
-        # does it (no autocast); (c') the same loop in the engine's precision, to show how much
-        # of the gain is batching + parallel decode rather than precision.
-        subset = names[: args.naive]
-
-        def naive_loop(precision) -> float:
+        with throwaway_database("classify"):
+            folder = tmp / "images"
+            folder.mkdir()
             started = time.perf_counter()
-            with torch.inference_mode(), precision:
-                for n in subset:
-                    x = loaded.preprocess(Image.open(folder / n).convert("RGB"))[None]
-                    loaded.model.encode_image(x.to(loaded.device), normalize=True).float().cpu()
-            return len(subset) / (time.perf_counter() - started)
+            names = make_images(folder, args.images)
+            log(f"{args.images} JPEGs 640x480 generated in {time.perf_counter() - started:.1f} s")
+            dataset = Dataset.objects.create(name="bench-classify", image_root=str(folder))
+            Item.objects.bulk_create(
+                Item(dataset=dataset, external_id=n, image_path=n, caption="") for n in names
+            )
+            taxonomy = Taxonomy.objects.create(name="places365-bench")
+            data = ROOT / "annotate" / "taxonomies" / "data" / "places365.txt"
+            keys = [line.split()[0] for line in data.read_text().splitlines() if line.strip()]
+            Label.objects.bulk_create(
+                Label(
+                    taxonomy=taxonomy, key=k, name=k.split("/", 2)[2].replace("_", " "), position=i
+                )
+                for i, k in enumerate(keys)
+            )
+            loaded = engine.get_model(args.model, "", device=args.device or None)
+            device = str(loaded.device)
+            log(f"{args.model} (random weights) on {device}, {torch.get_num_threads()} threads")
 
-        naive = naive_loop(contextlib.nullcontext())
-        log(f"(c) naive loop: {naive:.1f} images/s")
-        naive_same = naive_loop(loaded.autocast)
-        log(f"(c') naive loop in the engine's precision: {naive_same:.1f} images/s")
+            # (b) forward-only ceiling on pre-decoded tensors
+            tensors = torch.stack(
+                [loaded.preprocess(Image.open(folder / n).convert("RGB")) for n in names]
+            )
+            with torch.inference_mode(), loaded.autocast:
+                loaded.model.encode_image(tensors[: args.batch].to(loaded.device))  # warm-up
+            started = time.perf_counter()
+            with torch.inference_mode(), loaded.autocast:
+                for start in range(0, len(tensors), args.batch):
+                    batch = tensors[start : start + args.batch].to(loaded.device)
+                    loaded.model.encode_image(batch, normalize=True).float().cpu()
+            forward = args.images / (time.perf_counter() - started)
+            log(f"(b) forward only: {forward:.1f} images/s")
+            del tensors
 
-        result = {
-            "model": args.model,
-            "device": device,
-            "images": args.images,
-            "naive_images": len(subset),
-            "batch": args.batch,
-            "decode_workers": args.workers,
-            "end_to_end_images_per_s": round(end_to_end, 2),
-            "forward_only_images_per_s": round(forward, 2),
-            "naive_images_per_s": round(naive, 2),
-            "naive_same_precision_images_per_s": round(naive_same, 2),
-            "precision": "bf16" if engine.cpu_bf16() and device == "cpu" else "default",
-            "ratio_end_to_end_vs_forward": round(end_to_end / forward, 3),
-            "ratio_end_to_end_vs_naive": round(end_to_end / naive, 2),
-        }
-        print(
-            f"{args.model} on {device}, {args.images} images 640x480, batch {args.batch}, "
-            f"{args.workers} decode workers:\n"
-            f"  (a) end to end {end_to_end:.1f} images/s\n"
-            f"  (b) forward only {forward:.1f} images/s\n"
-            f"  (c) naive loop {naive:.1f} images/s ({len(subset)} images)\n"
-            f"  (c') naive loop, engine precision {naive_same:.1f} images/s\n"
-            f"  a/b = {end_to_end / forward:.2f} (target >= 0.7), "
-            f"a/c = {end_to_end / naive:.2f} (target >= 3), a/c' = {end_to_end / naive_same:.2f}"
-        )
-        if args.json:
-            print(json.dumps(result))
+            # (a) end to end: a real run through the chunk task code
+            started = time.perf_counter()
+            run = run_create(dataset=dataset, taxonomy=taxonomy, model=args.model, send=False)
+            for chunk in run.chunks.order_by("index"):
+                chunk_process(chunk_id=chunk.pk, worker="benchmark")
+            elapsed = time.perf_counter() - started
+            run.refresh_from_db()
+            assert run.status == "succeeded", (run.status, run.error)
+            assert run.predictions.count() == args.images
+            end_to_end = args.images / elapsed
+            log(f"(a) end to end: {end_to_end:.1f} images/s")
+
+            # (c) naive loop: one image at a time, decoded in this process, as plain open_clip code
+            # does it (no autocast); (c') the same loop in the engine's precision, to show how much
+            # of the gain is batching + parallel decode rather than precision.
+            subset = names[: args.naive]
+
+            def naive_loop(precision) -> float:
+                started = time.perf_counter()
+                with torch.inference_mode(), precision:
+                    for n in subset:
+                        x = loaded.preprocess(Image.open(folder / n).convert("RGB"))[None]
+                        loaded.model.encode_image(x.to(loaded.device), normalize=True).float().cpu()
+                return len(subset) / (time.perf_counter() - started)
+
+            naive = naive_loop(contextlib.nullcontext())
+            log(f"(c) naive loop: {naive:.1f} images/s")
+            naive_same = naive_loop(loaded.autocast)
+            log(f"(c') naive loop in the engine's precision: {naive_same:.1f} images/s")
+
+            result = {
+                "model": args.model,
+                "device": device,
+                "images": args.images,
+                "naive_images": len(subset),
+                "batch": args.batch,
+                "decode_workers": args.workers,
+                "end_to_end_images_per_s": round(end_to_end, 2),
+                "forward_only_images_per_s": round(forward, 2),
+                "naive_images_per_s": round(naive, 2),
+                "naive_same_precision_images_per_s": round(naive_same, 2),
+                "precision": "bf16" if engine.cpu_bf16() and device == "cpu" else "default",
+                "ratio_end_to_end_vs_forward": round(end_to_end / forward, 3),
+                "ratio_end_to_end_vs_naive": round(end_to_end / naive, 2),
+            }
+            print(
+                f"{args.model} on {device}, {args.images} images 640x480, batch {args.batch}, "
+                f"{args.workers} decode workers:\n"
+                f"  (a) end to end {end_to_end:.1f} images/s\n"
+                f"  (b) forward only {forward:.1f} images/s\n"
+                f"  (c) naive loop {naive:.1f} images/s ({len(subset)} images)\n"
+                f"  (c') naive loop, engine precision {naive_same:.1f} images/s\n"
+                f"  a/b = {end_to_end / forward:.2f} (target >= 0.7), "
+                f"a/c = {end_to_end / naive:.2f} (target >= 3), "
+                f"a/c' = {end_to_end / naive_same:.2f}"
+            )
+            if args.json:
+                print(json.dumps(result))
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

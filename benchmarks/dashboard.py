@@ -212,20 +212,11 @@ def main() -> None:
     django.setup()
     from django.db import connection
     from django.test import Client
-    from django.test.utils import setup_test_environment
 
     from annotate.validation import metrics
+    from benchmarks.common import throwaway_database
 
-    setup_test_environment()
-    connection.settings_dict.setdefault("TEST", {})
-    connection.settings_dict["TEST"]["NAME"] = (
-        f"bench_{connection.settings_dict['NAME']}"
-        if connection.vendor == "postgresql"
-        else str(ROOT / "var" / "bench_dashboard.sqlite3")
-    )
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_database("dashboard"):
         log(f"building on {connection.vendor} ({connection.settings_dict['NAME']})")
         data = build(args.predictions, args.runs)
         sample = data["sample"]
@@ -272,8 +263,6 @@ def main() -> None:
         print(f"dashboard_build (all tables, no HTTP): {compute_ms:.1f} ms")
         if args.json:
             print(json.dumps(summary))
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -152,69 +152,60 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
-    from django.test.utils import setup_test_environment
 
+    from benchmarks.common import throwaway_database
     from classifier import tasks
     from classifier.services import run_create
 
-    setup_test_environment()
-    connection.settings_dict.setdefault("TEST", {})
-    connection.settings_dict["TEST"]["NAME"] = (
-        f"bench_{connection.settings_dict['NAME']}"
-        if connection.vendor == "postgresql"
-        else str(ROOT / "var" / "bench_rescore.sqlite3")
-    )
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        log(f"building on {connection.vendor}: {args.items} items, {args.labels} labels")
-        dataset, taxonomy = build(args.items, args.labels)
-        import classifier.engine  # noqa: F401 - a warm worker has torch imported already
+        with throwaway_database("rescore"):
+            log(f"building on {connection.vendor}: {args.items} items, {args.labels} labels")
+            dataset, taxonomy = build(args.items, args.labels)
+            import classifier.engine  # noqa: F401 - a warm worker has torch imported already
 
-        log("re-scoring (ViT-B-32 text tower on CPU for the prompts)...")
-        started = time.perf_counter()
-        run = run_create(
-            dataset=dataset, taxonomy=taxonomy, model="ViT-B-32", weights="",
-            ensemble=args.ensemble, send=False,
-        )  # fmt: skip
-        created = time.perf_counter() - started
-        assert run.source == "cache", run.source
-        status = tasks.run_rescore(run_id=run.pk, send=False)
-        total = time.perf_counter() - started
-        run.refresh_from_db()
-        assert status == "done" and run.status == "succeeded", (status, run.status, run.error)
-        stored = run.predictions.count()
-        assert stored == args.items, stored
-        rows = min(args.baseline_rows, args.items)
-        orm, copy = write_baseline(run.pk, rows)
-        result = {
-            "database": connection.vendor,
-            "items": args.items,
-            "labels": args.labels,
-            "ensemble": args.ensemble,
-            "seconds": round(total, 1),
-            "run_create_seconds": round(created, 2),
-            "phases": tasks.LAST_RESCORE_TIMINGS,
-            "items_per_second": round(args.items / total),
-            "write_rows": rows,
-            "write_orm_seconds": round(orm, 2),
-            "write_copy_seconds": round(copy, 2),
-            "copy_speedup_vs_orm": round(orm / copy, 1),
-            "target_seconds": 60,
-        }
-        print(
-            f"re-scored {args.items} items x {args.labels} labels ({args.ensemble}) from the "
-            f"cache in {total:.1f} s ({result['items_per_second']} items/s) on "
-            f"{connection.vendor}: run_create {created:.1f} s, then {result['phases']}; "
-            f"target < 60 s: {'met' if total < 60 else 'NOT met'}\n"
-            f"storing {rows} predictions: ORM bulk_create {orm:.2f} s, bulk load "
-            f"({'COPY' if connection.vendor == 'postgresql' else 'executemany'}) {copy:.2f} s "
-            f"({result['copy_speedup_vs_orm']}x)"
-        )
-        if args.json:
-            print(json.dumps(result))
+            log("re-scoring (ViT-B-32 text tower on CPU for the prompts)...")
+            started = time.perf_counter()
+            run = run_create(
+                dataset=dataset, taxonomy=taxonomy, model="ViT-B-32", weights="",
+                ensemble=args.ensemble, send=False,
+            )  # fmt: skip
+            created = time.perf_counter() - started
+            assert run.source == "cache", run.source
+            status = tasks.run_rescore(run_id=run.pk, send=False)
+            total = time.perf_counter() - started
+            run.refresh_from_db()
+            assert status == "done" and run.status == "succeeded", (status, run.status, run.error)
+            stored = run.predictions.count()
+            assert stored == args.items, stored
+            rows = min(args.baseline_rows, args.items)
+            orm, copy = write_baseline(run.pk, rows)
+            result = {
+                "database": connection.vendor,
+                "items": args.items,
+                "labels": args.labels,
+                "ensemble": args.ensemble,
+                "seconds": round(total, 1),
+                "run_create_seconds": round(created, 2),
+                "phases": tasks.LAST_RESCORE_TIMINGS,
+                "items_per_second": round(args.items / total),
+                "write_rows": rows,
+                "write_orm_seconds": round(orm, 2),
+                "write_copy_seconds": round(copy, 2),
+                "copy_speedup_vs_orm": round(orm / copy, 1),
+                "target_seconds": 60,
+            }
+            print(
+                f"re-scored {args.items} items x {args.labels} labels ({args.ensemble}) from the "
+                f"cache in {total:.1f} s ({result['items_per_second']} items/s) on "
+                f"{connection.vendor}: run_create {created:.1f} s, then {result['phases']}; "
+                f"target < 60 s: {'met' if total < 60 else 'NOT met'}\n"
+                f"storing {rows} predictions: ORM bulk_create {orm:.2f} s, bulk load "
+                f"({'COPY' if connection.vendor == 'postgresql' else 'executemany'}) {copy:.2f} s "
+                f"({result['copy_speedup_vs_orm']}x)"
+            )
+            if args.json:
+                print(json.dumps(result))
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
         import shutil
 
         shutil.rmtree(media, ignore_errors=True)
