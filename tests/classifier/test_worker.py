@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from classifier.models import ClassificationRun, Prediction
+from classifier.models import ClassificationRun, Prediction, RunChunk
 from classifier.services import run_create, run_sweep
 from tests.classifier.conftest import add_file_item, add_items
 from tests.conftest import ROOT, child_env
@@ -27,9 +27,12 @@ def wait_for(condition, timeout: float = 60, every: float = 0.05, on_tick=None):
 
 
 def test_run_completes_after_worker_is_killed(
-    dataset, taxonomy, tiny_checkpoint, start_worker, monkeypatch, ada
+    dataset, taxonomy, tiny_checkpoint, start_worker, monkeypatch, settings, ada
 ) -> None:
-    monkeypatch.setenv("SIEVE_BATCH_SIZE", "2")
+    # One image per batch and few, long chunks: a chunk is part-way through for most of the
+    # run, so the kill below lands inside one (a kill between two chunks proves less).
+    settings.SIEVE_CHUNK_SIZE = 33
+    monkeypatch.setenv("SIEVE_BATCH_SIZE", "1")
     monkeypatch.setenv("SIEVE_DECODE_WORKERS", "1")
     add_items(dataset, 64)
     add_file_item(dataset, "broken.jpg", b"not a jpeg at all")
@@ -39,14 +42,25 @@ def test_run_completes_after_worker_is_killed(
         dataset=dataset, taxonomy=taxonomy, model="sieve-tiny", weights=str(tiny_checkpoint),
         created_by=ada,
     )  # fmt: skip
+
+    def chunk_part_done() -> RunChunk | None:
+        for chunk in run.chunks.filter(status=RunChunk.Status.RUNNING):
+            done = Prediction.objects.filter(
+                run=run, item__gte=chunk.first_item_id, item__lte=chunk.last_item_id
+            ).count()
+            if 0 < done < chunk.size - 2:
+                return chunk
+        return None
+
     try:
-        wait_for(lambda: Prediction.objects.filter(run=run).exists())
+        wait_for(lambda: chunk_part_done() is not None, every=0.01)
     except AssertionError:
         raise AssertionError("".join(first.output[-60:])) from None
-    first.kill()  # SIGKILL the whole worker, mid-run
+    first.kill()  # SIGKILL the whole worker, mid-chunk
     run.refresh_from_db()
     assert run.status == ClassificationRun.Status.RUNNING
     assert Prediction.objects.filter(run=run).count() < 64
+    interrupted = run.chunks.filter(status=RunChunk.Status.RUNNING).get()
 
     start_worker()
     last_sweep = [time.monotonic()]
@@ -66,7 +80,8 @@ def test_run_completes_after_worker_is_killed(
     assert predictions.count() == 64
     assert predictions.values("item").distinct().count() == 64
     assert run.unreadable == {"not an image": 1, "missing file": 1}
-    assert run.chunks.filter(attempts__gte=2).exists()  # the killed chunk ran again
+    interrupted.refresh_from_db()
+    assert interrupted.attempts >= 2 and interrupted.status == RunChunk.Status.DONE
 
 
 def test_classify_command_waits_for_a_worker(
