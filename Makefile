@@ -23,7 +23,8 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	@echo "Serving Sieve on http://$(HOST)/ with one local Celery worker (Ctrl-C stops both)"
-	@$(BIN)/celery -A annotate worker -Q default,gpu --concurrency 1 --loglevel WARNING & \
+	@$(BIN)/celery -A annotate worker -Q default,gpu --concurrency 1 --loglevel WARNING \
+		--beat --schedule var/celerybeat-schedule & \
 	worker=$$!; trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	trap 'exit 0' INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST)

@@ -197,6 +197,14 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery beat (`celery beat`, or `worker -B` in `make run`): re-dispatch chunks of dead workers.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-dead-chunks": {
+        "task": "classifier.sweep_runs",
+        "schedule": float(env_int("SIEVE_SWEEP_SECONDS", 60)),
+        "options": {"queue": "default", "expires": 50},
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -72,6 +72,13 @@ def rescore_run(run_id: int) -> str:
         return "failed"
 
 
+@shared_task(name="classifier.sweep_runs")
+def sweep_runs() -> int:
+    """Periodic (Celery beat, every SIEVE_SWEEP_SECONDS): re-dispatch the chunks of workers
+    that died, in every active run, so a run never waits for someone to notice."""
+    return run_sweep()
+
+
 def _image_path(root: str, relative: str) -> str:
     """Absolute path inside the dataset's image root, or "" (no usable image)."""
     if not relative or not root:

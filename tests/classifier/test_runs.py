@@ -223,3 +223,27 @@ def test_import_predictions(dataset, taxonomy, tmp_path) -> None:
         bad = tmp_path / "bad.csv"
         bad.write_text("a,b\n")
         call_command("import_predictions", "demo", taxonomy.name, str(bad))
+
+
+def test_beat_sweeps_dead_chunks_of_every_active_run(
+    dataset, taxonomy, django_capture_on_commit_callbacks
+) -> None:
+    from django.conf import settings
+
+    from annotate.celery import app
+    from classifier.tasks import sweep_runs
+
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-dead-chunks"]
+    assert app.tasks[entry["task"]].name == sweep_runs.name
+    assert entry["options"]["queue"] == "default"
+    add_items(dataset, 20)
+    runs = [
+        run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny", send=False)
+        for _ in range(2)
+    ]
+    old = timezone.now() - timezone.timedelta(minutes=30)
+    for run in runs:
+        RunChunk.objects.filter(pk=run.chunks.first().pk).update(status="running", heartbeat=old)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert sweep_runs() == 2
+    assert not RunChunk.objects.filter(status="running").exists()

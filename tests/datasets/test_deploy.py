@@ -67,4 +67,7 @@ def test_compose_file_names_the_services_and_queues() -> None:
         assert env["DATABASE_URL"].startswith("postgres://") and env["DEBUG"] == "0"
         assert env["CELERY_BROKER_URL"].startswith("redis://")
     assert gpu["build"]["args"]["EXTRAS"] == "gpu"
+    # re-scoring on `default` needs torch; one beat schedules the dead-chunk sweep
+    assert services["worker"]["build"]["args"]["EXTRAS"] == "gpu"
+    assert services["beat"]["command"][:4] == ["celery", "-A", "annotate", "beat"]
     assert (ROOT / "Dockerfile").exists()
