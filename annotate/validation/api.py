@@ -7,7 +7,7 @@ import csv
 import io
 
 from django.http import Http404
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -25,6 +25,7 @@ from annotate.validation.assignment import (
     get_sample_item_for_user,
     sample_item_next,
     sample_progress,
+    samples_progress,
 )
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, SampleError, sample_draw
@@ -42,24 +43,15 @@ from classifier.selectors import get_run_for_user
 # ---------------------------------------------------------------- representations
 
 
-def _item_url(name: str, item_id: int, fallback: str) -> str:
-    # Image views belong to the datasets app; keep working (with the documented path) even
-    # where its URL names are not registered.
-    try:
-        return reverse(name, args=[item_id])
-    except NoReverseMatch:
-        return fallback.format(item_id)
-
-
 def image_url(item_id: int) -> str:
-    return _item_url("item-image", item_id, "/items/{}/image/")
+    return reverse("item-image", args=[item_id])
 
 
 def thumbnail_url(item_id: int, size: int = 256) -> str:
-    return _item_url("item-thumbnail", item_id, "/items/{}/thumbnail/") + f"?size={size}"
+    return reverse("item-thumbnail", args=[item_id]) + f"?size={size}"
 
 
-def sample_json(sample: Sample) -> dict:
+def sample_json(sample: Sample, progress: dict | None = None) -> dict:
     return {
         "id": sample.pk,
         "run": sample.run_id,
@@ -76,8 +68,14 @@ def sample_json(sample: Sample) -> dict:
         "status": sample.status,
         "created_by": sample.created_by.username if sample.created_by else None,
         "created": sample.created,
-        "progress": sample_progress(sample=sample),
+        "progress": progress if progress is not None else sample_progress(sample=sample),
     }
+
+
+def samples_json(samples) -> list[dict]:
+    samples = list(samples)
+    progress = samples_progress(samples=samples)
+    return [sample_json(sample, progress[sample.pk]) for sample in samples]
 
 
 def label_json(label: Label | None) -> dict | None:
@@ -165,8 +163,7 @@ def run_samples(request: Request, pk: int) -> Response:
     """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset)."""
     run = get_run_for_user(request.user, pk)
     if request.method == "GET":
-        samples = run.samples.select_related("run", "created_by")
-        return Response([sample_json(s) for s in samples])
+        return Response(samples_json(run.samples.select_related("run", "created_by")))
     _require_lead(request.user, run.dataset)
     data = SampleInput(data=request.data)
     data.is_valid(raise_exception=True)
@@ -181,7 +178,7 @@ def run_samples(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def sample_list(request: Request) -> Response:
     samples = samples_for_user(request.user).select_related("run", "created_by")[:200]
-    return Response([sample_json(s) for s in samples])
+    return Response(samples_json(samples))
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
