@@ -15,7 +15,12 @@ from annotate.accounts.roles import has_role
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
 from annotate.validation.api import next_item_json
-from annotate.validation.assignment import annotator_progress, sample_item_next, sample_progress
+from annotate.validation.assignment import (
+    annotator_progress,
+    sample_item_next,
+    sample_progress,
+    samples_progress,
+)
 from annotate.validation.models import SampleItem
 from annotate.validation.sampling import SampleError, sample_draw
 from annotate.validation.selectors import get_sample_for_user
@@ -99,8 +104,9 @@ def run_samples_context(*, run, user) -> dict:
     """What the run page's sample card shows: the run's samples with progress, and the form
     for leads."""
     samples = list(run.samples.select_related("created_by"))
+    progress = samples_progress(samples=samples)
     for sample in samples:
-        sample.progress = sample_progress(sample=sample)
+        sample.progress = progress[sample.pk]
     return {
         "run": run,
         "samples": samples,

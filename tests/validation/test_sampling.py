@@ -5,6 +5,8 @@ from collections import Counter
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotate.validation.models import Sample, SampleItem
 from annotate.validation.sampling import SampleError, sample_draw
@@ -147,3 +149,18 @@ def test_draw_sample_command_json_in_a_child_process(run) -> None:
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode != 0 and "999999" in bad.stderr
+
+
+def test_sample_lists_use_a_constant_number_of_queries(run, lee) -> None:
+    api = api_for(lee)
+    sample_draw(run=run, classes=2, per_class=3, seed=1, created_by=lee)
+    counts = []
+    for extra in (0, 3):
+        for seed in range(extra):
+            sample_draw(run=run, classes=2, per_class=3, seed=10 + seed, created_by=lee)
+        with CaptureQueriesContext(connection) as ctx:
+            listed = api.get(f"/api/runs/{run.pk}/samples/").json()
+        counts.append(len(ctx.captured_queries))
+        assert len(listed) == 1 + extra
+        assert all(s["progress"]["items"] == 6 for s in listed)
+    assert counts[0] == counts[1]  # progress of all samples in one grouped query
