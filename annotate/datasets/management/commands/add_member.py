@@ -2,10 +2,12 @@ import json
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from annotate.accounts.roles import membership_set
+from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
 
 
@@ -18,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument("--create", action="store_true", help="create the user if missing")
         parser.add_argument("--password", help="password for a created user (else generated)")
-        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON document (messages go to stderr)"
+        )
 
     def handle(self, *args, **options) -> None:
         dataset = Dataset.objects.filter(name=options["dataset"]).first()
@@ -36,18 +40,26 @@ class Command(BaseCommand):
                 if not options["create"]:
                     raise CommandError(f"no user {username!r} (add --create to create it)")
                 password = options["password"] or secrets.token_urlsafe(12)
-                user = User.objects.create_user(username=username, password=password)
+                user = User(username=username)
+                try:
+                    validate_password(password, user)
+                except ValidationError as exc:
+                    raise CommandError("password refused: " + " ".join(exc.messages)) from None
+                user.set_password(password)
+                user.save()
                 created = True
             elif options["password"]:
                 # Re-running a setup script must not reset a password someone changed since.
                 self.stderr.write(f"user {username!r} exists; --password ignored")
             membership = membership_set(dataset=dataset, user=user, role=options["role"])
-        self.stdout.write(
+        # With --json, stdout carries the JSON document alone; people read stderr.
+        human = self.stderr if options["json"] else self.stdout
+        human.write(
             f"{user.username} is now {membership.role} on {dataset.name}"
             + (" (user created)" if created else "")
         )
         if created and not options["password"]:
-            self.stdout.write(f"generated password: {password}")
+            human.write(f"generated password: {password}")
         if options["json"]:
             summary = {
                 "dataset": dataset.name,
