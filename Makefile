@@ -19,6 +19,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[gpu,dev]'
 	touch $@
 
+# DEBUG is off unless set: the local server, its worker and the tests turn it on.
+run test: export DEBUG = 1
+
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty

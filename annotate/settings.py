@@ -1,7 +1,8 @@
 """Sieve settings: one file, configured by environment variables with embedded defaults.
 
-The defaults give a self-contained local install (SQLite, filesystem broker); production sets
-DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and DEBUG=0 (see compose.yaml).
+The defaults give a self-contained local install (SQLite, filesystem broker). DEBUG is off
+unless DEBUG=1 is set (`make run` and the tests set it); with DEBUG off a real SECRET_KEY is
+required. Production sets DATABASE_URL, CELERY_BROKER_URL and SECRET_KEY (see compose.yaml).
 """
 
 import os
@@ -36,7 +37,7 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:

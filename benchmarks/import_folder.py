@@ -68,6 +68,7 @@ def main() -> None:
 
     os.environ["SIEVE_IMAGE_ROOTS"] = str(folder.parent)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings")
+    os.environ.setdefault("DEBUG", "1")  # a local run; the settings default to DEBUG off
     own_db = "DATABASE_URL" not in os.environ
     if own_db:
         db = cache / f"bench-{os.getpid()}.sqlite3"

@@ -1,6 +1,7 @@
 """Production settings and compose.yaml."""
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -51,15 +52,40 @@ def test_check_deploy_passes_with_production_settings(tmp_path: Path, extra: lis
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_production_refuses_missing_or_placeholder_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize("debug", ["0", None])  # None: DEBUG unset, so off by default
+def test_production_refuses_missing_or_placeholder_secret(tmp_path: Path, debug) -> None:
     for key in ("", "dev-only-insecure-key-do-not-use-in-production"):
-        env = {"PATH": "/usr/bin:/bin", "DEBUG": "0", "SECRET_KEY": key, "ALLOWED_HOSTS": "x"}
+        env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": key, "ALLOWED_HOSTS": "x"}
         env["SIEVE_VAR_DIR"] = str(tmp_path / "var")
+        if debug is not None:
+            env["DEBUG"] = debug
         result = subprocess.run(
             [sys.executable, "manage.py", "check"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_debug_is_off_unless_set(tmp_path: Path) -> None:
+    env = production_env(tmp_path)
+    del env["DEBUG"]
+    env["DJANGO_SETTINGS_MODULE"] = "annotate.settings"
+    code = "from django.conf import settings; print(settings.DEBUG, settings.SESSION_COOKIE_SECURE)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
+
+
+def test_make_run_and_tests_turn_debug_on_and_the_image_does_not() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "run test: export DEBUG = 1" in makefile
+    # pytest-env sets it before the settings load; worker and command children inherit it
+    assert os.environ["DEBUG"] == "1"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "DEBUG=1" not in dockerfile and "DEBUG=true" not in dockerfile.lower()
 
 
 def test_compose_file_names_the_services_and_queues() -> None:
