@@ -110,7 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "annotate.accounts.roles.role_context",
+                "annotate.datasets.access.role_context",
             ],
         },
     },

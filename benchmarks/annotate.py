@@ -62,7 +62,7 @@ def build(n: int, annotators: int) -> dict:
     from django.db import connection
     from rest_framework.authtoken.models import Token
 
-    from annotate.accounts.roles import membership_set
+    from annotate.datasets.access import membership_set
     from annotate.datasets.models import Dataset, Item, Role
     from annotate.taxonomies.models import Label, Taxonomy
     from classifier.models import ClassificationRun, Prediction

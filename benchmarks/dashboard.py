@@ -76,7 +76,7 @@ def build(n: int, runs: int, seed: int = 7) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from annotate.accounts.roles import membership_set
+    from annotate.datasets.access import membership_set
     from annotate.datasets.models import Dataset, Item, Role
     from annotate.taxonomies.models import Label, Taxonomy
     from annotate.validation.models import Sample, SampleItem, Verdict

@@ -8,13 +8,13 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.accounts.roles import get_dataset_for_user, has_role
+from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
+from annotate.datasets.selectors import get_dataset_for_user
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
@@ -78,9 +78,7 @@ def _taxonomy(value: str) -> Taxonomy:
     return taxonomy
 
 
-def _require_admin(user, dataset) -> None:
-    if not has_role(user, dataset, Role.ADMIN):
-        raise PermissionDenied("Only admins start or cancel runs.")
+ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
 
 
 @extend_schema(methods=["GET"], operation_id="runs_list", responses={200: dict})
@@ -107,8 +105,8 @@ def _run_start(request: Request) -> Response:
     data = RunCreateSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     values = data.validated_data
-    dataset = get_dataset_for_user(request.user, values["dataset"])
-    _require_admin(request.user, dataset)
+    dataset, role = get_dataset_for_user(request.user, values["dataset"])
+    require_role(role, Role.ADMIN, ADMINS_ONLY)
     try:
         run = run_create(
             dataset=dataset, taxonomy=_taxonomy(values["taxonomy"]), model=values["model"],
@@ -125,15 +123,15 @@ def _run_start(request: Request) -> Response:
 @extend_schema(responses={200: dict})
 @api_view(["GET"])
 def run_detail(request: Request, pk: int) -> Response:
-    return Response(run_json(get_run_for_user(request.user, pk)))
+    return Response(run_json(get_run_for_user(request.user, pk)[0]))
 
 
 @extend_schema(request=None, responses={200: dict})
 @api_view(["POST"])
 def run_cancel_view(request: Request, pk: int) -> Response:
     """Cancel (admins): pending chunks are revoked, running ones stop at their next batch."""
-    run = get_run_for_user(request.user, pk)
-    _require_admin(request.user, run.dataset)
+    run, role = get_run_for_user(request.user, pk)
+    require_role(role, Role.ADMIN, ADMINS_ONLY)
     return Response(run_json(run_cancel(run=run)))
 
 
@@ -141,8 +139,8 @@ def run_cancel_view(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def run_resume_view(request: Request, pk: int) -> Response:
     """Resume a cancelled or failed run (admins): only missing chunks are re-dispatched."""
-    run = get_run_for_user(request.user, pk)
-    _require_admin(request.user, run.dataset)
+    run, role = get_run_for_user(request.user, pk)
+    require_role(role, Role.ADMIN, ADMINS_ONLY)
     try:
         run = run_resume(run=run)
     except ValidationError as exc:
@@ -154,7 +152,7 @@ def run_resume_view(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def run_coverage_view(request: Request, pk: int) -> Response:
     """Per threshold 0.0..1.0: items with top probability >= threshold, and their percent."""
-    run = get_run_for_user(request.user, pk)
+    run, _ = get_run_for_user(request.user, pk)
     return Response({"rows": run_coverage(run=run)})
 
 
@@ -162,7 +160,7 @@ def run_coverage_view(request: Request, pk: int) -> Response:
 @api_view(["GET"])
 def run_labels_view(request: Request, pk: int) -> Response:
     """The most frequent predicted labels (?limit=20, at most 400)."""
-    run = get_run_for_user(request.user, pk)
+    run, _ = get_run_for_user(request.user, pk)
     limit = request.query_params.get("limit", "20")
     limit = min(int(limit), 400) if limit.isdigit() else 20
     return Response({"rows": run_label_distribution(run=run, limit=limit)})

@@ -1,8 +1,7 @@
 from django.db.models import Count
-from django.http import Http404
 from django.utils import timezone
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, Role
 from classifier.models import ClassificationRun, Prediction
 
@@ -12,15 +11,16 @@ def runs_for_user(user):
     return ClassificationRun.objects.filter(dataset__in=Dataset.objects.for_user(user))
 
 
-def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> ClassificationRun:
-    """The run if the user has at least `minimum` role on its dataset; 404 otherwise."""
-    try:
-        run = ClassificationRun.objects.select_related("dataset", "taxonomy").get(pk=pk)
-    except (ClassificationRun.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such run") from None
-    if not has_role(user, run.dataset, minimum):
-        raise Http404("No such run")
-    return run
+def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[ClassificationRun, str]:
+    """(run, caller's role) if the caller has at least `minimum` role on its dataset; else 404."""
+    return fetch_for_user(
+        ClassificationRun.objects.select_related("dataset", "taxonomy"),
+        pk,
+        user,
+        dataset_field="dataset",
+        minimum=minimum,
+        name="run",
+    )
 
 
 def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:

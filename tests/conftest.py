@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 
-from annotate.accounts.roles import ensure_groups, membership_set
+from annotate.datasets.access import ensure_groups, membership_set
 from annotate.datasets.models import Dataset, Role
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls we make next to it

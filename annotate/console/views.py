@@ -1,36 +1,27 @@
-from functools import wraps
+"""The admin console (global admins only): imports, members, and the run panel."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
-from annotate.accounts.roles import is_global_admin, membership_set
 from annotate.console.forms import DatasetImportForm, MembershipForm, TaxonomyImportForm
+from annotate.datasets.access import admin_required, membership_set
 from annotate.datasets.importers import DatasetImportError, dataset_import
 from annotate.datasets.models import Dataset, Membership
 from annotate.taxonomies.importers import TaxonomyImportError, taxonomy_import
 from annotate.taxonomies.models import Taxonomy
+from classifier.forms import RunForm
+from classifier.selectors import get_run_for_user, runs_for_user, runs_with_progress
+from classifier.services import run_cancel, run_create
 
 # The console imports inside the request (~10,000 images/s): bigger folders would outlive
 # proxy timeouts, so they are refused with the equivalent command instead.
 CONSOLE_MAX_IMAGES = 200_000
-
-
-def admin_required(view):
-    """Console pages are for global admins only (403 for everybody else)."""
-
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not is_global_admin(request.user):
-            raise PermissionDenied("Admins only")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+CONSOLE_RUNS = 20
 
 
 def _render_console(request: HttpRequest, status: int = 200, **forms) -> HttpResponse:
@@ -117,4 +108,67 @@ def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user", "dataset"), pk=pk)
     membership.delete()
     messages.success(request, f"Removed {membership.user} from {membership.dataset}")
+    return redirect("console")
+
+
+# ---------------------------------------------------------------- run panel
+
+
+def _console_rows(request: HttpRequest) -> list[dict]:
+    runs = runs_for_user(request.user).select_related("dataset", "taxonomy").order_by("-id")
+    return runs_with_progress(runs[:CONSOLE_RUNS])
+
+
+def _console_panel(request: HttpRequest, form: RunForm | None = None, status: int = 200):
+    context = {"form": form or RunForm(user=request.user), "rows": _console_rows(request)}
+    template = "classifier/_console_panel.html" if request.htmx else "classifier/console_runs.html"
+    return render(request, template, context, status=status)
+
+
+@admin_required
+@vary_on_headers("HX-Request")
+def console_runs(request: HttpRequest) -> HttpResponse:
+    """The console's run panel: loaded by htmx into /console/, or a page of its own."""
+    return _console_panel(request)
+
+
+@admin_required
+def console_run_list(request: HttpRequest) -> HttpResponse:
+    """The live run list (polled by htmx every 2 s)."""
+    return render(request, "classifier/_console_run_rows.html", {"rows": _console_rows(request)})
+
+
+@admin_required
+@require_POST
+def console_run_start(request: HttpRequest) -> HttpResponse:
+    form = RunForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = run_create(
+                dataset=data["dataset"], taxonomy=data["taxonomy"], model=data["model"],
+                weights=data["weights"], ensemble=data["ensemble"], w_img=data["w_img"],
+                w_txt=data["w_txt"], condition_threshold=data["condition_threshold"],
+                templates=data["templates"], name=data["name"], created_by=request.user,
+            )  # fmt: skip
+        except ValidationError as exc:
+            for field, errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, f"Run {run.pk} queued ({run.item_count} items).")
+            if not request.htmx:
+                return redirect("console")
+            return _console_panel(request)
+    if not request.htmx:
+        return _console_panel(request, form, status=400)
+    return _console_panel(request, form)
+
+
+@admin_required
+@require_POST
+def console_run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run, _ = get_run_for_user(request.user, pk)
+    run_cancel(run=run)
+    if request.htmx:
+        return console_run_list(request)
     return redirect("console")

@@ -60,9 +60,9 @@ def _role_annotations(user: AnyUser, dataset_field: str) -> dict[str, Any]:
             Group.objects.filter(user=user.pk, name=Role.ADMIN)  # type: ignore[misc]
         ),
         "_caller_role": Subquery(
-            Membership.objects.filter(user=user.pk, dataset=OuterRef(dataset_field)).values(
-                "role"
-            )[:1]
+            Membership.objects.filter(user=user.pk, dataset=OuterRef(dataset_field)).values("role")[
+                :1
+            ]
         ),
     }
 

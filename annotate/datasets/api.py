@@ -12,9 +12,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.accounts.roles import get_dataset_for_user, is_global_admin, role_on
+from annotate.datasets.access import is_global_admin, role_on
 from annotate.datasets.models import Dataset, Item, Membership, Role
-from annotate.datasets.selectors import datasets_for_user, items_of_dataset
+from annotate.datasets.selectors import (
+    datasets_for_user,
+    get_dataset_for_user,
+    items_of_dataset,
+)
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -97,7 +101,7 @@ class DatasetViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], serializer_class=ItemSerializer)
     def items(self, request: Request, pk: str | None = None) -> Response:
         """The dataset's items, paginated (`?limit=&offset=`), optionally `?status=`."""
-        dataset = get_dataset_for_user(request.user, pk)
+        dataset, _ = get_dataset_for_user(request.user, pk)
         page = self.paginate_queryset(items_of_dataset(dataset, status=request.GET.get("status")))
         serializer = ItemSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)

@@ -10,16 +10,16 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from PIL import Image, ImageDraw
 
-from annotate.accounts.roles import ensure_groups, membership_set
+from annotate.datasets.access import ensure_groups, membership_set
 from annotate.datasets.importers import ImportResult, dataset_import
 from annotate.datasets.models import Dataset, Role
-from annotate.taxonomies.importers import TaxonomyImportResult, places365_import
 
 DEMO_DATASET = "demo"
 DEMO_TAXONOMY = "places365"
@@ -185,7 +185,7 @@ def demo_images_write(folder: Path, *, count: int = 500, seed: int = 0) -> int:
 @dataclass
 class DemoResult:
     dataset: ImportResult
-    taxonomy: TaxonomyImportResult
+    taxonomy: Any  # annotate.taxonomies.importers.TaxonomyImportResult
     checkpoint: str | None
     checkpoint_note: str
 
@@ -224,6 +224,9 @@ def demo_seed(*, images: int = 500, progress=None) -> DemoResult:
     folder.mkdir(parents=True, exist_ok=True)
     demo_images_write(folder, count=images)
     dataset_result = dataset_import(name=DEMO_DATASET, folder=folder, progress=progress)
+    # The demo spans the layers above datasets: they are imported only when it runs.
+    from annotate.taxonomies.importers import places365_import
+
     taxonomy_result = places365_import(name=DEMO_TAXONOMY)
     dataset = Dataset.objects.get(pk=dataset_result.dataset_id)
     User = get_user_model()

@@ -12,11 +12,17 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.LEAD: 2, Role.ADMIN: 3}
 
 
+def is_global_admin(user) -> bool:
+    """Superusers and members of the `admin` group administer every dataset."""
+    return bool(
+        user.is_authenticated
+        and (user.is_superuser or user.groups.filter(name=Role.ADMIN).exists())
+    )
+
+
 class DatasetQuerySet(models.QuerySet):
     def for_user(self, user) -> "DatasetQuerySet":
         """Datasets the user may see: all for global admins, else those they are a member of."""
-        from annotate.accounts.roles import is_global_admin
-
         if not user.is_authenticated:
             return self.none()
         if is_global_admin(user):

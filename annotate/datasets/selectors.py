@@ -1,9 +1,8 @@
 """Permission-checked reads of datasets and items (other datasets answer 404)."""
 
 from django.db.models import Count, QuerySet
-from django.http import Http404
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, Item, Role
 
 # The only values `?status=` may filter on (never pass user input to ORM lookups).
@@ -14,15 +13,23 @@ def datasets_for_user(user) -> QuerySet[Dataset]:
     return Dataset.objects.for_user(user).annotate(item_count=Count("items"))
 
 
-def get_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> Item:
-    """The item if the user has at least `minimum` role on its dataset; 404 otherwise."""
-    try:
-        item = Item.objects.select_related("dataset").get(pk=pk)
-    except (Item.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such item") from None
-    if not has_role(user, item.dataset, minimum):
-        raise Http404("No such item")
-    return item
+def get_dataset_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Dataset, str]:
+    """(dataset, caller's role) if the caller has at least `minimum` role on it; else 404."""
+    return fetch_for_user(
+        Dataset.objects.all(), pk, user, dataset_field="pk", minimum=minimum, name="dataset"
+    )
+
+
+def get_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Item, str]:
+    """(item, caller's role) if the caller has at least `minimum` role on its dataset; else 404."""
+    return fetch_for_user(
+        Item.objects.select_related("dataset"),
+        pk,
+        user,
+        dataset_field="dataset",
+        minimum=minimum,
+        name="item",
+    )
 
 
 def items_of_dataset(dataset: Dataset, *, status: str | None = None) -> QuerySet[Item]:

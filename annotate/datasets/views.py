@@ -8,7 +8,6 @@ from django.views.decorators.http import require_safe
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from annotate.accounts.roles import get_dataset_for_user, role_on
 from annotate.datasets.images import (
     DEFAULT_THUMBNAIL_SIZE,
     IMAGE_ERRORS,
@@ -21,6 +20,7 @@ from annotate.datasets.images import (
 from annotate.datasets.models import Item
 from annotate.datasets.selectors import (
     datasets_for_user,
+    get_dataset_for_user,
     get_item_for_user,
     item_counts_by_status,
     items_of_dataset,
@@ -56,7 +56,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    dataset = get_dataset_for_user(request.user, pk)
+    dataset, role = get_dataset_for_user(request.user, pk)
     status = request.GET.get("status") or None
     paginator = Paginator(items_of_dataset(dataset, status=status), GALLERY_PAGE_SIZE)
     counts = item_counts_by_status(dataset)
@@ -65,7 +65,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "datasets/dataset_detail.html",
         {
             "dataset": dataset,
-            "role": role_on(request.user, dataset),
+            "role": role,
             "item_count": sum(counts.values()),
             "status_counts": [(s, Item.Status(s).label, n) for s, n in counts.items()],
             "status": status if status in counts else None,
@@ -88,7 +88,7 @@ def _image_headers(response: HttpResponse) -> HttpResponse:
 @session_or_token
 def item_image(request: HttpRequest, pk: int) -> HttpResponse:
     """The item's original image (re-encoded as PNG when browsers cannot show its format)."""
-    item = get_item_for_user(request.user, pk)
+    item, _ = get_item_for_user(request.user, pk)
     if item.status != Item.Status.OK:
         raise Http404("No image for this item")
     try:
@@ -108,7 +108,7 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
 @session_or_token
 def item_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
     """A cached JPEG thumbnail; `?size=` is one of THUMBNAIL_SIZES."""
-    item = get_item_for_user(request.user, pk)
+    item, _ = get_item_for_user(request.user, pk)
     try:
         size = int(request.GET.get("size", DEFAULT_THUMBNAIL_SIZE))
     except ValueError:

@@ -12,24 +12,26 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, renderer_classes
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import (
-    get_sample_item_for_user,
     sample_item_next,
     sample_progress,
     samples_progress,
 )
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, SampleError, sample_draw
-from annotate.validation.selectors import get_sample_for_user, samples_for_user
+from annotate.validation.selectors import (
+    get_sample_for_user,
+    get_sample_item_for_user,
+    samples_for_user,
+)
 from annotate.validation.services import (
     VerdictConflict,
     VerdictError,
@@ -152,19 +154,17 @@ class SampleInput(serializers.Serializer):
     blind = serializers.BooleanField(default=False)
 
 
-def _require_lead(user, sample_or_run_dataset) -> None:
-    if not has_role(user, sample_or_run_dataset, Role.LEAD):
-        raise PermissionDenied("Only leads and admins of this dataset may do this.")
+LEADS_ONLY = "Only leads and admins of this dataset may do this."
 
 
 @extend_schema(request=SampleInput, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
 @api_view(["GET", "POST"])
 def run_samples(request: Request, pk: int) -> Response:
     """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset)."""
-    run = get_run_for_user(request.user, pk)
+    run, role = get_run_for_user(request.user, pk)
     if request.method == "GET":
         return Response(samples_json(run.samples.select_related("run", "created_by")))
-    _require_lead(request.user, run.dataset)
+    require_role(role, Role.LEAD, LEADS_ONLY)
     data = SampleInput(data=request.data)
     data.is_valid(raise_exception=True)
     try:
@@ -184,15 +184,15 @@ def sample_list(request: Request) -> Response:
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_detail(request: Request, pk: int) -> Response:
-    return Response(sample_json(get_sample_for_user(request.user, pk)))
+    return Response(sample_json(get_sample_for_user(request.user, pk)[0]))
 
 
 @extend_schema(responses=OpenApiTypes.OBJECT)
 @api_view(["GET"])
 def sample_items(request: Request, pk: int) -> Response:
     """The frozen item list; `verdicts` (how many an item has) only for leads."""
-    sample = get_sample_for_user(request.user, pk)
-    lead = has_role(request.user, sample.run.dataset, Role.LEAD)
+    sample, role = get_sample_for_user(request.user, pk)
+    lead = role_at_least(role, Role.LEAD)
     items = sample.items.select_related("prediction__item", "prediction__label").order_by(
         "position"
     )
@@ -223,7 +223,7 @@ def sample_items(request: Request, pk: int) -> Response:
 def sample_next(request: Request, pk: int) -> Response:
     """Lease and return the caller's next item; 204 when nothing is left for them.
     `?exclude=1,2` skips items the caller already holds (the page preloads one ahead)."""
-    sample = get_sample_for_user(request.user, pk)
+    sample, _ = get_sample_for_user(request.user, pk)
     try:
         exclude = [int(x) for x in request.query_params.get("exclude", "").split(",") if x]
     except ValueError:
@@ -274,8 +274,8 @@ EXPORT_FIELDS = (
 @renderer_classes([JSONRenderer, CSVRenderer, BrowsableAPIRenderer])
 def sample_verdicts(request: Request, pk: int) -> Response:
     """All verdicts of a sample, `?format=csv` or `?format=json` (leads and admins)."""
-    sample = get_sample_for_user(request.user, pk)
-    _require_lead(request.user, sample.run.dataset)
+    sample, role = get_sample_for_user(request.user, pk)
+    require_role(role, Role.LEAD, LEADS_ONLY)
     verdicts = (
         Verdict.objects.filter(sample_item__sample=sample)
         .select_related(
@@ -313,8 +313,8 @@ def sample_verdicts(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def sample_status(request: Request, pk: int, action: str) -> Response:
     """Close a sample (no more assignments, verdicts, changes or undos) or reopen it (leads)."""
-    sample = get_sample_for_user(request.user, pk)
-    _require_lead(request.user, sample.run.dataset)
+    sample, role = get_sample_for_user(request.user, pk)
+    require_role(role, Role.LEAD, LEADS_ONLY)
     sample_set_status(
         sample=sample, status=Sample.Status.CLOSED if action == "close" else Sample.Status.OPEN
     )
@@ -360,7 +360,7 @@ def verdict_create(request: Request) -> Response:
     data = VerdictInput(data=request.data)
     data.is_valid(raise_exception=True)
     fields = data.validated_data
-    item = get_sample_item_for_user(request.user, fields["sample_item"])
+    item, _ = get_sample_item_for_user(request.user, fields["sample_item"])
     try:
         verdict, created = verdict_record(
             sample_item=item,

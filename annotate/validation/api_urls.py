@@ -3,7 +3,7 @@ from django.urls import path
 from annotate.validation import api, api_metrics
 
 urlpatterns: list = [
-    # Samples, assignment and verdicts (helper C).
+    # Samples, assignment and verdicts.
     path("runs/<int:pk>/samples/", api.run_samples, name="api-run-samples"),
     path("samples/", api.sample_list, name="api-sample-list"),
     path("samples/<int:pk>/", api.sample_detail, name="api-sample-detail"),
@@ -15,7 +15,7 @@ urlpatterns: list = [
     path("verdicts/", api.verdict_create, name="api-verdict-create"),
     path("verdicts/<int:pk>/", api.verdict_detail, name="api-verdict-detail"),
     path("verdicts/<int:pk>/undo/", api.verdict_undo_view, name="api-verdict-undo"),
-    # Metrics of a sample (helper D).
+    # Metrics of a sample.
     path("samples/<int:pk>/thresholds/", api_metrics.sample_thresholds, name="api-thresholds"),
     path("samples/<int:pk>/classes/", api_metrics.sample_classes, name="api-classes"),
     path("samples/<int:pk>/agreement/", api_metrics.sample_agreement, name="api-agreement"),

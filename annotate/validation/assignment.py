@@ -36,11 +36,8 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Least
-from django.http import Http404
 from django.utils import timezone
 
-from annotate.accounts.roles import has_role
-from annotate.datasets.models import Role
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 
 BATCH = 1  # rows locked per attempt: lock only what we lease
@@ -49,19 +46,6 @@ ATTEMPTS = 20
 
 def lease_seconds() -> int:
     return int(getattr(settings, "SIEVE_LEASE_SECONDS", 300))
-
-
-def get_sample_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> SampleItem:
-    """The sample item if the user has at least `minimum` role on its dataset; 404 otherwise."""
-    try:
-        item = SampleItem.objects.select_related(
-            "sample__run__dataset", "sample__run__taxonomy"
-        ).get(pk=pk)
-    except (SampleItem.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such sample item") from None
-    if not has_role(user, item.sample.run.dataset, minimum):
-        raise Http404("No such sample item")
-    return item
 
 
 def _others_leases(now, annotator) -> Subquery:

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_sample_for_user
@@ -59,9 +58,8 @@ def get_sample_for_lead(user, pk) -> Sample:
     """The sample for a lead or admin of its dataset. Outsiders get 404 (as everywhere);
     annotators of the dataset get 403: they know the sample exists (they annotate it) but
     must not see live results while they judge (it would bias them)."""
-    sample = get_sample_for_user(user, pk)
-    if not has_role(user, sample.run.dataset, Role.LEAD):
-        raise PermissionDenied("Dashboards are for leads and admins of the dataset.")
+    sample, role = get_sample_for_user(user, pk)
+    require_role(role, Role.LEAD, "Dashboards are for leads and admins of the dataset.")
     return sample
 
 

@@ -1,8 +1,8 @@
-from django.http import Http404
+"""Permission-checked reads of samples and sample items (other datasets answer 404)."""
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, Role
-from annotate.validation.models import Sample
+from annotate.validation.models import Sample, SampleItem
 
 
 def samples_for_user(user):
@@ -10,12 +10,27 @@ def samples_for_user(user):
     return Sample.objects.filter(run__dataset__in=Dataset.objects.for_user(user))
 
 
-def get_sample_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> Sample:
-    """The sample if the user has at least `minimum` role on its dataset; 404 otherwise."""
-    try:
-        sample = Sample.objects.select_related("run__dataset", "run__taxonomy").get(pk=pk)
-    except (Sample.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such sample") from None
-    if not has_role(user, sample.run.dataset, minimum):
-        raise Http404("No such sample")
-    return sample
+def get_sample_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Sample, str]:
+    """(sample, caller's role) if the caller has at least `minimum` role on its dataset; else
+    404."""
+    return fetch_for_user(
+        Sample.objects.select_related("run__dataset", "run__taxonomy"),
+        pk,
+        user,
+        dataset_field="run__dataset",
+        minimum=minimum,
+        name="sample",
+    )
+
+
+def get_sample_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[SampleItem, str]:
+    """(sample item, caller's role) if the caller has at least `minimum` role on its dataset;
+    else 404."""
+    return fetch_for_user(
+        SampleItem.objects.select_related("sample__run__dataset", "sample__run__taxonomy"),
+        pk,
+        user,
+        dataset_field="sample__run__dataset",
+        minimum=minimum,
+        name="sample item",
+    )

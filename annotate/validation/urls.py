@@ -3,7 +3,7 @@ from django.urls import path
 from annotate.validation import dashboard, views
 
 urlpatterns: list = [
-    # Annotation page and its fragments, sample form of the run page (helper C).
+    # The run page with its samples; the annotation page and its fragments.
     path("samples/<int:pk>/annotate/", views.annotate_page, name="sample-annotate"),
     path("samples/<int:pk>/annotate/item/", views.annotate_item, name="sample-annotate-item"),
     path(
@@ -12,8 +12,9 @@ urlpatterns: list = [
         name="sample-annotate-progress",
     ),
     path("samples/<int:pk>/annotate/labels/", views.label_search, name="sample-label-search"),
+    path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/samples/new/", views.run_sample_create, name="run-sample-create"),
-    # Live dashboard (helper D): page, poller, CSV downloads.
+    # Live dashboard: page, poller, CSV downloads.
     path("samples/<int:pk>/", dashboard.sample_dashboard, name="sample-dashboard"),
     path(
         "samples/<int:pk>/dashboard/poll/",

@@ -1,6 +1,7 @@
-"""Pages of the annotation workflow: the annotate page and its fragments (htmx / fetch), and the
-sample form of the run page. Thin: assignment, verdicts and sampling live in their modules; the
-page saves verdicts through the same REST endpoint as any script (`POST /api/verdicts/`)."""
+"""Pages of the annotation workflow: the run page with its samples, the annotate page and its
+fragments (htmx / fetch), and the sample form of the run page. Thin: assignment, verdicts and
+sampling live in their modules; the page saves verdicts through the same REST endpoint as any
+script (`POST /api/verdicts/`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from annotate.accounts.roles import has_role
+from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
 from annotate.validation.api import next_item_json
@@ -24,7 +25,9 @@ from annotate.validation.assignment import (
 from annotate.validation.models import SampleItem
 from annotate.validation.sampling import SampleError, sample_draw
 from annotate.validation.selectors import get_sample_for_user
+from classifier.scoring import run_coverage, run_label_distribution
 from classifier.selectors import get_run_for_user
+from classifier.views import run_status_context
 
 ITEM_RELATED = ("sample__run__taxonomy", "prediction__item", "prediction__label")
 
@@ -51,7 +54,7 @@ def _progress_context(sample, user) -> dict:
 @login_required
 @require_GET
 def annotate_page(request: HttpRequest, pk: int) -> HttpResponse:
-    sample = get_sample_for_user(request.user, pk)
+    sample, _ = get_sample_for_user(request.user, pk)
     item = sample_item_next(sample=sample, annotator=request.user)
     context = {**_progress_context(sample, request.user), **_item_context(item)}
     return render(request, "validation/annotate.html", context)
@@ -62,7 +65,7 @@ def annotate_page(request: HttpRequest, pk: int) -> HttpResponse:
 def annotate_item(request: HttpRequest, pk: int) -> HttpResponse:
     """One item as an HTML fragment: the caller's next one (`?exclude=` the ones they hold), or
     `?item=ID` after an undo. 204 when nothing is left for the caller."""
-    sample = get_sample_for_user(request.user, pk)
+    sample, _ = get_sample_for_user(request.user, pk)
     if request.GET.get("item", "").isdigit():
         item = SampleItem.objects.filter(sample=sample, pk=int(request.GET["item"])).first()
         if item is None:
@@ -79,7 +82,7 @@ def annotate_item(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 def annotate_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    sample = get_sample_for_user(request.user, pk)
+    sample, _ = get_sample_for_user(request.user, pk)
     return render(
         request, "validation/_annotate_progress.html", _progress_context(sample, request.user)
     )
@@ -89,7 +92,7 @@ def annotate_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def label_search(request: HttpRequest, pk: int) -> HttpResponse:
     """Type-ahead over the run's taxonomy for a corrected label (at most 8 matches)."""
-    sample = get_sample_for_user(request.user, pk)
+    sample, _ = get_sample_for_user(request.user, pk)
     query = request.GET.get("q", "").strip()[:100]
     labels = Label.objects.none()
     if query:
@@ -100,18 +103,40 @@ def label_search(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "validation/_label_results.html", {"labels": labels, "q": query})
 
 
-def run_samples_context(*, run, user) -> dict:
-    """What the run page's sample card shows: the run's samples with progress, and the form
-    for leads."""
+def run_samples_card(*, run, role: str) -> dict:
+    """What the run page's sample card (`validation/_run_samples.html`) shows: the run's
+    samples with progress, and the form for leads."""
     samples = list(run.samples.select_related("created_by"))
     progress = samples_progress(samples=samples)
     for sample in samples:
         sample.progress = progress[sample.pk]
-    return {
-        "run": run,
-        "samples": samples,
-        "is_lead": has_role(user, run.dataset, Role.LEAD),
-    }
+    return {"samples": samples, "is_lead": role_at_least(role, Role.LEAD)}
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page: status (polled by htmx while the run is active), label distribution,
+    coverage table and the run's samples."""
+    run, role = get_run_for_user(request.user, pk)
+    context = run_status_context(run=run, role=role)
+    if request.htmx:
+        return render(request, "classifier/_run_status.html", context)
+    coverage = run_coverage(run=run)
+    labels = run_label_distribution(run=run, limit=20)
+    context.update(
+        coverage=coverage,
+        labels=labels,
+        card=run_samples_card(run=run, role=role),
+        chart={
+            "labels": [row["name"] for row in labels],
+            "counts": [row["count"] for row in labels],
+            "thresholds": [row["threshold"] for row in coverage],
+            "percents": [row["percent"] for row in coverage],
+        },
+    )
+    return render(request, "classifier/run_detail.html", context)
 
 
 @login_required
@@ -119,9 +144,8 @@ def run_samples_context(*, run, user) -> dict:
 def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
     """The sample form of the run page (leads and admins): htmx swaps the card, a plain POST
     redirects back to the run page."""
-    run = get_run_for_user(request.user, pk)
-    if not has_role(request.user, run.dataset, Role.LEAD):
-        return HttpResponse("Only leads and admins of this dataset may draw samples.", status=403)
+    run, role = get_run_for_user(request.user, pk)
+    require_role(role, Role.LEAD, "Only leads and admins of this dataset may draw samples.")
     error = None
     try:
         options = {
@@ -142,5 +166,8 @@ def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, error)
         else:
             messages.success(request, f"Sample {sample.pk} drawn.")
-        return redirect(f"/runs/{run.pk}/")
-    return render(request, "validation/_run_samples.html", {"run": run, "error": error})
+        return redirect("run-detail", pk=run.pk)
+    card = run_samples_card(run=run, role=role)
+    return render(
+        request, "validation/_run_samples.html", {"run": run, "card": card, "error": error}
+    )

@@ -33,7 +33,7 @@ def test_run_page_for_members(run, lee, ann, otto) -> None:
     assert 'id="coverage-table"' in body and 'id="label-chart"' in body
     assert "<script>alert(1)</script>" not in body  # label names are escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
-    assert 'id="run-samples"' in body  # helper C's fragment
+    assert 'id="run-samples"' in body
     assert "truncated" in body
     assert "Cancel run" not in body and "Resume run" not in body  # leads read only
     assert client_for("ann").get(f"/runs/{run.pk}/").status_code == 200

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from annotate.accounts.roles import membership_set
+from annotate.datasets.access import membership_set
 from annotate.datasets.importers import dataset_import
 from annotate.datasets.models import Dataset, Item, Role
 from tests.conftest import PASSWORD
@@ -166,3 +166,40 @@ def test_list_queries_do_not_grow_with_datasets(
         membership_set(dataset=Dataset.objects.get(name=f"more{n}"), user=ann, role=Role.LEAD)
     after = (count_for(client, "/api/datasets/"), count_for(client, "/"))
     assert after == before
+
+
+def test_each_fetch_returns_object_and_role_in_one_query(
+    filled: Dataset, ada: User, lee: User, ann: User, otto: User, django_assert_num_queries
+) -> None:
+    """The per-type fetches share one helper: one query gives the object and the caller's
+    role; a non-member, a missing id and a bad id all answer 404 alike."""
+    from django.http import Http404
+
+    from annotate.datasets.selectors import get_dataset_for_user, get_item_for_user
+
+    item = filled.items.first()
+    for user, role in ((ada, Role.ADMIN), (lee, Role.LEAD), (ann, Role.ANNOTATOR)):
+        with django_assert_num_queries(1):
+            assert get_dataset_for_user(user, filled.pk) == (filled, role)
+        with django_assert_num_queries(1):
+            fetched, fetched_role = get_item_for_user(user, item.pk)
+        assert fetched == item and fetched_role == role and fetched.dataset == filled
+    for user, pk, minimum in (
+        (otto, filled.pk, Role.ANNOTATOR),
+        (ann, filled.pk, Role.LEAD),
+        (ann, 10**9, Role.ANNOTATOR),
+        (ann, "1; drop", Role.ANNOTATOR),
+    ):
+        with pytest.raises(Http404):
+            get_dataset_for_user(user, pk, minimum)
+
+
+def test_lead_and_admin_actions_answer_403_to_members_below(filled: Dataset, otto: User) -> None:
+    """One way to require a role: members below it get 403 (they know the object exists),
+    outsiders 404."""
+    ann = client_for("ann")
+    assert ann.post("/api/runs/", {"dataset": filled.pk, "taxonomy": "x"}).status_code == 403
+    assert (
+        client_for("otto").post("/api/runs/", {"dataset": filled.pk, "taxonomy": "x"}).status_code
+        == 404
+    )

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from annotate.accounts.roles import role_on
+from annotate.datasets.access import role_on
 from annotate.datasets.models import Dataset, Item, Membership
 from annotate.taxonomies.models import Label, Taxonomy
 from tests.conftest import PASSWORD

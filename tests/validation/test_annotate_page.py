@@ -61,19 +61,14 @@ def test_run_sample_form(run, lee, ann) -> None:
     assert plain.status_code == 302 and plain["Location"] == f"/runs/{run.pk}/"
 
 
-def test_run_samples_card_renders_for_members(run, rf, lee, ann) -> None:
-    from django.template.loader import render_to_string
-
-    sample_draw(run=run, classes=1, per_class=2, seed=1)
+def test_run_samples_card_renders_for_members(run, lee, ann, django_assert_max_num_queries):
+    sample = sample_draw(run=run, classes=1, per_class=2, seed=1)
     for user, has_form in ((lee, True), (ann, False)):
-        request = rf.get("/")
-        request.user = user
-        html = render_to_string("validation/_run_samples.html", {"run": run}, request=request)
-        assert "/annotate/" in html
-        assert ('id="sample-form"' in html) is has_form
-        # The same card in the real run page.
-        page = client_for(user.username).get(f"/runs/{run.pk}/").content.decode()
-        assert 'id="run-samples"' in page and ('id="sample-form"' in page) is has_form
+        client = client_for(user.username)
+        with django_assert_max_num_queries(20):
+            page = client.get(f"/runs/{run.pk}/").content.decode()
+        assert 'id="run-samples"' in page and f"/samples/{sample.pk}/annotate/" in page
+        assert ('id="sample-form"' in page) is has_form
 
 
 def settle(page) -> None:

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from annotate.accounts.roles import membership_set
+from annotate.datasets.access import membership_set
 from annotate.datasets.models import Role
 from annotate.validation.models import SampleItem, Verdict
 from annotate.validation.sampling import sample_draw

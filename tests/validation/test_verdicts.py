@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotate.accounts.roles import membership_set
+from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
 from annotate.taxonomies.models import Label
 from annotate.validation.models import Lease, SampleItem, Verdict
