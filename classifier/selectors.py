@@ -12,15 +12,9 @@ def runs_for_user(user):
 
 
 def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[ClassificationRun, str]:
-    """(run, caller's role) if the caller has at least `minimum` role on its dataset; else 404."""
-    return fetch_for_user(
-        ClassificationRun.objects.select_related("dataset", "taxonomy"),
-        pk,
-        user,
-        dataset_field="dataset",
-        minimum=minimum,
-        name="run",
-    )
+    """(run, caller's role), or 404 (`fetch_for_user`)."""
+    runs = ClassificationRun.objects.select_related("dataset", "taxonomy")
+    return fetch_for_user(runs, pk, user, dataset_field="dataset", minimum=minimum)
 
 
 def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:

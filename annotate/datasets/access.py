@@ -74,11 +74,10 @@ def fetch_for_user(
     *,
     dataset_field: str,
     minimum: str = Role.ANNOTATOR,
-    name: str = "object",
 ) -> tuple[M, str]:
     """`(object, caller's role)` for the row `pk` of `queryset`, in one query; 404 when it does
     not exist, its dataset is not the caller's, or the caller's role is below `minimum`."""
-    not_found = Http404(f"No such {name}")
+    not_found = Http404(f"No such {queryset.model._meta.verbose_name}")
     if not user.is_authenticated:
         raise not_found
     try:

@@ -14,22 +14,14 @@ def datasets_for_user(user) -> QuerySet[Dataset]:
 
 
 def get_dataset_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Dataset, str]:
-    """(dataset, caller's role) if the caller has at least `minimum` role on it; else 404."""
-    return fetch_for_user(
-        Dataset.objects.all(), pk, user, dataset_field="pk", minimum=minimum, name="dataset"
-    )
+    """(dataset, caller's role), or 404 (`fetch_for_user`)."""
+    return fetch_for_user(Dataset.objects.all(), pk, user, dataset_field="pk", minimum=minimum)
 
 
 def get_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Item, str]:
-    """(item, caller's role) if the caller has at least `minimum` role on its dataset; else 404."""
-    return fetch_for_user(
-        Item.objects.select_related("dataset"),
-        pk,
-        user,
-        dataset_field="dataset",
-        minimum=minimum,
-        name="item",
-    )
+    """(item, caller's role), or 404 (`fetch_for_user`)."""
+    items = Item.objects.select_related("dataset")
+    return fetch_for_user(items, pk, user, dataset_field="dataset", minimum=minimum)
 
 
 def items_of_dataset(dataset: Dataset, *, status: str | None = None) -> QuerySet[Item]:

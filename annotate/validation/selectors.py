@@ -11,26 +11,12 @@ def samples_for_user(user):
 
 
 def get_sample_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Sample, str]:
-    """(sample, caller's role) if the caller has at least `minimum` role on its dataset; else
-    404."""
-    return fetch_for_user(
-        Sample.objects.select_related("run__dataset", "run__taxonomy"),
-        pk,
-        user,
-        dataset_field="run__dataset",
-        minimum=minimum,
-        name="sample",
-    )
+    """(sample, caller's role), or 404 (`fetch_for_user`)."""
+    samples = Sample.objects.select_related("run__dataset", "run__taxonomy")
+    return fetch_for_user(samples, pk, user, dataset_field="run__dataset", minimum=minimum)
 
 
 def get_sample_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[SampleItem, str]:
-    """(sample item, caller's role) if the caller has at least `minimum` role on its dataset;
-    else 404."""
-    return fetch_for_user(
-        SampleItem.objects.select_related("sample__run__dataset", "sample__run__taxonomy"),
-        pk,
-        user,
-        dataset_field="sample__run__dataset",
-        minimum=minimum,
-        name="sample item",
-    )
+    """(sample item, caller's role), or 404 (`fetch_for_user`)."""
+    items = SampleItem.objects.select_related("sample__run__dataset", "sample__run__taxonomy")
+    return fetch_for_user(items, pk, user, dataset_field="sample__run__dataset", minimum=minimum)
