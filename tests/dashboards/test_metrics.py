@@ -302,7 +302,7 @@ def test_thresholds_command(published) -> None:
     assert line.split()[:7] == ["0.60", "507", "270", "237", "0.5870", "0.4389", "1.3374"]
     out = StringIO()
     call_command("thresholds", published.sample.pk, "--json", "--step", "0.2", stdout=out)
-    data = json.loads(out.getvalue().strip().splitlines()[-1])
+    data = json.loads(out.getvalue())
     assert [r["threshold"] for r in data["rows"]] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert data["rows"][3]["classified"] == 507
     assert math.isclose(data["rows"][3]["ratio"], 1.33737, abs_tol=1e-4)

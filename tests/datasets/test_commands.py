@@ -1,10 +1,14 @@
 """add_member and seed_demo through their command lines."""
 
+import io
+import json
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotate.accounts.roles import role_on
+from annotate.datasets.access import role_on
 from annotate.datasets.models import Dataset, Item, Membership, Role
 from annotate.taxonomies.models import Label
 from tests.datasets.conftest import run
@@ -44,9 +48,16 @@ def test_add_member_errors(dataset: Dataset) -> None:
     assert not User.objects.filter(username="ghost").exists()
 
 
+def seed_demo(*args: str) -> tuple[dict, str]:
+    """seed_demo --json: (its standard output, which is one JSON document; standard error)."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", *args, "--json", stdout=out, stderr=err)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
 def test_seed_demo_and_if_empty(settings) -> None:
     settings.DEBUG = True  # pytest-django turns it off; seed_demo is a development command
-    text, summary = run("seed_demo", "--images", "30", "--json")
+    summary, text = seed_demo("--images", "30")
     assert summary["seeded"] and summary["dataset"]["images"] == 30
     assert summary["dataset"]["captioned"] == 30 and summary["dataset"]["unreadable"] == 0
     demo = Dataset.objects.get(name="demo")
@@ -56,12 +67,13 @@ def test_seed_demo_and_if_empty(settings) -> None:
     for username, role in (("admin", "admin"), ("lead", "lead"), ("annotator1", "annotator")):
         assert role_on(User.objects.get(username=username), demo) == role
     assert User.objects.get(username="admin").is_superuser
-    assert "sieve-annotator2-demo" in text  # printed logins
+    assert "sieve-annotator2-demo" in text  # printed logins, on stderr under --json
+    assert "30/30" in text  # the progress bar
     if summary["checkpoint"]:
         assert summary["checkpoint"].endswith("models/sieve-tiny.pt")
         assert "classify demo --taxonomy places365" in summary["classify_command"]
 
-    text, summary = run("seed_demo", "--if-empty", "--json")
+    summary, text = seed_demo("--if-empty")
     assert summary == {"seeded": False} and "annotator1" in text
     assert Item.objects.filter(dataset=demo).count() == 30
 
@@ -76,7 +88,7 @@ def test_seed_demo_refuses_without_debug(settings) -> None:
 def test_dataset_admin_is_not_a_global_admin(dataset: Dataset, otto: User, image_root) -> None:
     from django.test import Client
 
-    from annotate.accounts.roles import is_global_admin
+    from annotate.datasets.access import is_global_admin
     from tests.conftest import PASSWORD
 
     secret = Dataset.objects.create(name="secret", image_root=str(image_root))

@@ -141,7 +141,8 @@ def test_draw_sample_command_json_in_a_child_process(run) -> None:
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data = json.loads(result.stdout)  # the whole of stdout: one JSON document
+    assert f"sample {data['id']}: 21 items" in result.stderr
     assert data["progress"]["items"] == 21 and data["progress"]["wanted"] == 42
     assert data["seed"] == 11
     bad = subprocess.run(

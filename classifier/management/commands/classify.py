@@ -1,35 +1,16 @@
 """`classify DATASET --taxonomy NAME [--model] [--weights] [--ensemble] [--wait]`."""
 
-import json
-import sys
 import time
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.cli import CommandOutput, ProgressBar
 from annotate.datasets.models import Dataset
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun, RunChunk
 from classifier.selectors import run_progress
 from classifier.services import ENSEMBLES, run_create, run_sweep
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    clock = f"{rest // 60:02d}:{rest % 60:02d}"
-    return f"{hours}:{clock}" if hours else clock
-
-
-def progress_line(progress: dict, status: str, width: int = 30) -> str:
-    done = int(width * progress["percent"] / 100)
-    return (
-        f"[{'#' * done}{'.' * (width - done)}] {progress['processed']}/{progress['total']} "
-        f"{progress['percent']:5.1f}% {progress['items_per_second']:.1f} items/s "
-        f"ETA {format_seconds(progress['eta_seconds'])} {status}"
-    )
 
 
 class Command(BaseCommand):
@@ -60,9 +41,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sync", action="store_true", help="do the work in this process (no worker needed)"
         )
-        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout"
+        )
 
     def handle(self, *args, **opts) -> None:
+        out = CommandOutput(self, as_json=opts["json"])
         dataset = Dataset.objects.filter(name=opts["dataset"]).first()
         if dataset is None:
             raise CommandError(f"No dataset named {opts['dataset']!r}.")
@@ -80,23 +64,23 @@ class Command(BaseCommand):
             )  # fmt: skip
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
-        self.stderr.write(f"Run {run.pk} queued ({run.item_count} items, source {run.source}).")
-        if opts["sync"]:
-            self._run_here(run)
-        elif opts["wait"]:
-            self._follow(run)
+        out.warn(f"Run {run.pk} queued ({run.item_count} items, source {run.source}).")
+        if opts["sync"] or opts["wait"]:
+            with out.progress(f"run {run.pk}", run.item_count, unit="items") as bar:
+                if opts["sync"]:
+                    self._run_here(run, bar)
+                else:
+                    self._follow(run, bar)
         run.refresh_from_db()
         progress = run_progress(run=run)
         if run.status in ClassificationRun.TERMINAL:
-            self.stdout.write(
+            out.say(
                 f"Run {run.pk} {run.status}: {progress['predicted']} predictions, "
                 f"{progress['unreadable']} unreadable {progress['unreadable_by_reason'] or ''}"
             )
         else:
-            self.stdout.write(f"Run {run.pk} {run.status}; follow it at /runs/{run.pk}/")
-        if opts["json"]:
-            summary = {"run": run.pk, "status": run.status, "error": run.error, **progress}
-            self.stdout.write(json.dumps(summary))
+            out.say(f"Run {run.pk} {run.status}; follow it at /runs/{run.pk}/")
+        out.result({"run": run.pk, "status": run.status, "error": run.error, **progress})
         if run.status == ClassificationRun.Status.FAILED:
             raise CommandError(run.error)
 
@@ -111,22 +95,17 @@ class Command(BaseCommand):
         except engine.EngineError as exc:
             raise CommandError(str(exc)) from None
 
-    _last_line = 0.0
+    @staticmethod
+    def _draw(run: ClassificationRun, bar: ProgressBar) -> None:
+        progress = run_progress(run=run)
+        bar.status(run.status)
+        bar(progress["processed"], progress["total"])
 
-    def _draw(self, run: ClassificationRun, last: bool = False) -> None:
-        line = progress_line(run_progress(run=run), run.status)
-        if sys.stderr.isatty():
-            self.stderr.write("\r" + line, ending="\n" if last else "")
-            self.stderr.flush()
-        elif last or time.monotonic() - self._last_line > 10:
-            self.stderr.write(line)  # logs: one line every 10 s instead of a redrawn bar
-            self._last_line = time.monotonic()
-
-    def _follow(self, run: ClassificationRun) -> None:
+    def _follow(self, run: ClassificationRun, bar: ProgressBar) -> None:
         last_sweep = time.monotonic()
         while True:
             run.refresh_from_db()
-            self._draw(run, last=run.status in ClassificationRun.TERMINAL)
+            self._draw(run, bar)
             if run.status in ClassificationRun.TERMINAL:
                 return
             if time.monotonic() - last_sweep > 30:
@@ -134,7 +113,7 @@ class Command(BaseCommand):
                 last_sweep = time.monotonic()
             time.sleep(0.5)
 
-    def _run_here(self, run: ClassificationRun) -> None:
+    def _run_here(self, run: ClassificationRun, bar: ProgressBar) -> None:
         from classifier.tasks import chunk_process, run_rescore
 
         if run.source == ClassificationRun.Source.CACHE:
@@ -143,8 +122,8 @@ class Command(BaseCommand):
         for chunk in run.chunks.exclude(status=RunChunk.Status.DONE).order_by("index"):
             chunk_process(chunk_id=chunk.pk, worker="classify --sync")
             run.refresh_from_db()
-            self._draw(run)
+            self._draw(run, bar)
             if run.status in ClassificationRun.TERMINAL:
                 break
         run.refresh_from_db()
-        self._draw(run, last=True)
+        self._draw(run, bar)

@@ -1,10 +1,10 @@
 """`import_predictions DATASET TAXONOMY FILE [--name NAME]`: a run from external predictions."""
 
 import csv
-import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotate.cli import CommandOutput
 from annotate.datasets.models import Dataset
 from annotate.taxonomies.models import Taxonomy
 from classifier.services import run_import_predictions
@@ -37,9 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("taxonomy")
         parser.add_argument("file")
         parser.add_argument("--name", default="")
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout"
+        )
 
     def handle(self, *args, **opts) -> None:
+        out = CommandOutput(self, as_json=opts["json"])
         dataset = Dataset.objects.filter(name=opts["dataset"]).first()
         if dataset is None:
             raise CommandError(f"No dataset named {opts['dataset']!r}.")
@@ -50,11 +53,8 @@ class Command(BaseCommand):
             dataset=dataset, taxonomy=taxonomy, rows=read_rows(opts["file"]),
             name=opts["name"] or f"import {opts['file'].rsplit('/', 1)[-1]}",
         )  # fmt: skip
-        self.stdout.write(
+        out.say(
             f"Run {run.pk}: {run.item_count} predictions imported"
             + (f", skipped {skipped}" if skipped else "")
         )
-        if opts["json"]:
-            self.stdout.write(
-                json.dumps({"run": run.pk, "predictions": run.item_count, "skipped": skipped})
-            )
+        out.result({"run": run.pk, "predictions": run.item_count, "skipped": skipped})

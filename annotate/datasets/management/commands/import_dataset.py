@@ -1,9 +1,7 @@
-import json
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.cli import CommandOutput
 from annotate.datasets.importers import DatasetImportError, dataset_import
-from annotate.datasets.progress import ProgressBar
 
 
 class Command(BaseCommand):
@@ -16,22 +14,23 @@ class Command(BaseCommand):
         parser.add_argument("name", help="dataset name (a slug)")
         parser.add_argument("folder", help="folder inside SIEVE_IMAGE_ROOTS")
         parser.add_argument("--captions", help="CSV or JSONL captions file")
-        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout"
+        )
 
     def handle(self, *args, **options) -> None:
-        bar = ProgressBar("headers", 0, stream=self.stderr._out)
+        out = CommandOutput(self, as_json=options["json"])
         try:
-            result = dataset_import(
-                name=options["name"],
-                folder=options["folder"],
-                captions=options["captions"],
-                progress=bar,
-            )
+            with out.progress("headers", unit="img") as bar:
+                result = dataset_import(
+                    name=options["name"],
+                    folder=options["folder"],
+                    captions=options["captions"],
+                    progress=bar,
+                )
         except DatasetImportError as exc:
             raise CommandError(str(exc)) from None
-        finally:
-            bar.close()
-        self.stdout.write(result.summary())
+        out.say(result.summary())
         report = result.captions
         for title, examples in (
             ("unreadable", result.unreadable_examples),
@@ -41,6 +40,5 @@ class Command(BaseCommand):
             ("caption rows with non-UTF-8 bytes (replaced)", report.undecodable_examples),
         ):
             if examples:
-                self.stdout.write(f"  {title}: " + "; ".join(examples[:5]))
-        if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict()))
+                out.say(f"  {title}: " + "; ".join(examples[:5]))
+        out.result(result.as_dict())

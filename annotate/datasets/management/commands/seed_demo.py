@@ -1,11 +1,9 @@
-import json
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.cli import CommandOutput
 from annotate.datasets.demo import DEMO_DATASET, DEMO_TAXONOMY, DEMO_USERS, demo_seed
-from annotate.datasets.progress import ProgressBar
 
 
 class Command(BaseCommand):
@@ -23,19 +21,21 @@ class Command(BaseCommand):
             "--force", action="store_true", help="run even with DEBUG off (demo passwords!)"
         )
         parser.add_argument("--images", type=int, default=500, help="how many images to draw")
-        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout"
+        )
 
-    def _logins(self) -> None:
-        self.stdout.write("Demo logins (http://127.0.0.1:8000/accounts/login/):")
+    def _logins(self, out: CommandOutput) -> None:
+        out.say("Demo logins (http://127.0.0.1:8000/accounts/login/):")
         for username, password, role in DEMO_USERS:
-            self.stdout.write(f"  {username:<11} {password:<24} {role}")
+            out.say(f"  {username:<11} {password:<24} {role}")
 
     def handle(self, *args, **options) -> None:
+        out = CommandOutput(self, as_json=options["json"])
         if options["if_empty"] and get_user_model().objects.exists():
-            self.stdout.write("The database already has users; not seeding.")
-            self._logins()
-            if options["json"]:
-                self.stdout.write(json.dumps({"seeded": False}))
+            out.say("The database already has users; not seeding.")
+            self._logins(out)
+            out.result({"seeded": False})
             return
         if not settings.DEBUG and not options["force"]:
             raise CommandError(
@@ -44,35 +44,29 @@ class Command(BaseCommand):
             )
         if options["images"] < 1:
             raise CommandError("--images must be at least 1")
-        bar = ProgressBar("demo images", options["images"], stream=self.stderr._out)
-        try:
+        with out.progress("demo images", options["images"], unit="img") as bar:
             result = demo_seed(images=options["images"], progress=bar)
-        finally:
-            bar.close()
-        self.stdout.write(result.dataset.summary())
-        self.stdout.write(result.taxonomy.summary())
-        self._logins()
+        out.say(result.dataset.summary())
+        out.say(result.taxonomy.summary())
+        self._logins(out)
         command = None
         if result.checkpoint:
             command = (
                 f"python manage.py classify {DEMO_DATASET} --taxonomy {DEMO_TAXONOMY} "
                 f"--model sieve-tiny --weights {result.checkpoint} --wait"
             )
-            self.stdout.write(f"Tiny model checkpoint: {result.checkpoint}")
-            self.stdout.write(f"  ({result.checkpoint_note})")
-            self.stdout.write(f"Classify the demo with:\n  {command}")
+            out.say(f"Tiny model checkpoint: {result.checkpoint}")
+            out.say(f"  ({result.checkpoint_note})")
+            out.say(f"Classify the demo with:\n  {command}")
         else:
-            self.stdout.write(result.checkpoint_note)
-        if options["json"]:
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "seeded": True,
-                        "dataset": result.dataset.as_dict(),
-                        "taxonomy": result.taxonomy.as_dict(),
-                        "users": [u for u, _p, _r in DEMO_USERS],
-                        "checkpoint": result.checkpoint,
-                        "classify_command": command,
-                    }
-                )
-            )
+            out.say(result.checkpoint_note)
+        out.result(
+            {
+                "seeded": True,
+                "dataset": result.dataset.as_dict(),
+                "taxonomy": result.taxonomy.as_dict(),
+                "users": [u for u, _p, _r in DEMO_USERS],
+                "checkpoint": result.checkpoint,
+                "classify_command": command,
+            }
+        )

@@ -1,9 +1,8 @@
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotate.datasets.progress import ProgressBar
+from annotate.cli import CommandOutput
 from annotate.taxonomies.importers import TaxonomyImportError, taxonomy_import
 from annotate.taxonomies.models import DEFAULT_TEMPLATE
 
@@ -21,25 +20,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--indoor-outdoor", help="file of 'KEY 1|2' lines (1 indoor, 2 outdoor)"
         )
-        parser.add_argument("--json", action="store_true", help="print a JSON summary last")
+        parser.add_argument(
+            "--json", action="store_true", help="print only a JSON summary on stdout"
+        )
 
     def handle(self, *args, **options) -> None:
+        out = CommandOutput(self, as_json=options["json"])
         io_file = options["indoor_outdoor"]
-        bar = ProgressBar("labels", 0, stream=self.stderr._out)
         try:
-            result = taxonomy_import(
-                name=options["name"],
-                path=options["file"],
-                template=options["template"],
-                indoor_outdoor=Path(io_file) if io_file else None,
-                progress=bar,
-            )
+            with out.progress("labels", unit="label") as bar:
+                result = taxonomy_import(
+                    name=options["name"],
+                    path=options["file"],
+                    template=options["template"],
+                    indoor_outdoor=Path(io_file) if io_file else None,
+                    progress=bar,
+                )
         except TaxonomyImportError as exc:
             raise CommandError(str(exc)) from None
-        finally:
-            bar.close()
-        self.stdout.write(result.summary())
+        out.say(result.summary())
         for warning in result.warnings:
-            self.stderr.write(f"warning: {warning}")
-        if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict()))
+            out.warn(f"warning: {warning}")
+        out.result(result.as_dict())

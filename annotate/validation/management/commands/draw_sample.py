@@ -1,10 +1,10 @@
-import json
 import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.utils.encoders import JSONEncoder
 
+from annotate.cli import CommandOutput
 from annotate.validation.api import sample_json
 from annotate.validation.sampling import SampleError, sample_draw
 from classifier.models import ClassificationRun
@@ -31,9 +31,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--blind", action="store_true", help="hide probabilities")
         parser.add_argument("--user", help="username recorded as the creator")
-        parser.add_argument("--json", action="store_true", help="print the sample as JSON last")
+        parser.add_argument(
+            "--json", action="store_true", help="print only the sample as JSON on stdout"
+        )
 
     def handle(self, *args, **options) -> None:
+        out = CommandOutput(self, as_json=options["json"])
         run = ClassificationRun.objects.filter(pk=options["run_id"]).first()
         if run is None:
             raise CommandError(f"no run with id {options['run_id']}")
@@ -42,7 +45,6 @@ class Command(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"no user {options['user']!r}")
-        self.stderr.write(f"drawing from run {run.pk} ...", ending="\r")
         started = time.perf_counter()
         try:
             sample = sample_draw(
@@ -61,11 +63,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         elapsed = time.perf_counter() - started
         data = sample_json(sample)
-        self.stderr.write(f"drawing from run {run.pk} ... done in {elapsed:.2f} s")
         progress = data["progress"]
-        self.stdout.write(
+        out.warn(f"drew sample {sample.pk} from run {run.pk} in {elapsed:.2f} s")
+        out.say(
             f"sample {sample.pk}: {progress['items']} items, {progress['wanted']} verdicts "
             f"wanted, seed {sample.seed}; annotate at /samples/{sample.pk}/annotate/"
         )
-        if options["json"]:
-            self.stdout.write(json.dumps(data, cls=JSONEncoder))
+        out.result(data, encoder=JSONEncoder)

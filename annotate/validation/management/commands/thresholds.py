@@ -1,10 +1,9 @@
 """`thresholds SAMPLE_ID [--step 0.1] [--json]`: the sample's threshold table, as on the
 dashboard and at GET /api/samples/{id}/thresholds/ (the same function computes all three)."""
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.cli import CommandOutput
 from annotate.validation import metrics
 from annotate.validation.models import Sample
 
@@ -19,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("sample_id", type=int)
         parser.add_argument("--step", default=str(metrics.DEFAULT_STEP), help="threshold step")
-        parser.add_argument("--json", action="store_true", help="one JSON object on the last line")
+        parser.add_argument(
+            "--json", action="store_true", help="print only the table as JSON on stdout"
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -30,8 +31,9 @@ class Command(BaseCommand):
         if sample is None:
             raise CommandError(f"no sample {options['sample_id']}")
         table = metrics.thresholds_table(sample=sample, step=step)
-        if options["json"]:
-            self.stdout.write(json.dumps({"sample": sample.pk, **table}))
+        out = CommandOutput(self, as_json=options["json"])
+        if out.as_json:
+            out.result({"sample": sample.pk, **table})
             return
         header = ["θ", "classified", "hits", "errors", "hit rate", "error rate", "ratio",
                   "95% interval", "precision"]  # fmt: skip
