@@ -1,6 +1,7 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from annotate.accounts.api import ObtainTokenView
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
 ]
