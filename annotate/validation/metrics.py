@@ -167,14 +167,19 @@ def _div(a: float, b: float) -> float | None:
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
-    """Wilson score interval of a proportion; (None, None) when n is 0."""
+    """Wilson score interval of a proportion; (None, None) when n is 0.
+
+    The bounds are exact at the ends: no successes give a lower bound of 0.0 and all successes
+    an upper bound of 1.0 (the formula's subtraction leaves rounding residue such as 3.5e-18)."""
     if n == 0:
         return None, None
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)
+    high = 1.0 if successes >= n else min(1.0, centre + half)
+    return low, high
 
 
 def thresholds_grid(step: float) -> np.ndarray:
@@ -204,9 +209,8 @@ def _ratio_interval(
     hits_b = np.cumsum(draws[:, t::-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     errors_b = np.cumsum(draws[:, :t:-1], axis=1)[:, ::-1][:, 1:].astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        hit_rate = hits_b / hits_b[:, :1]
-        error_rate = errors_b / errors_b[:, :1]
-        ratio = hit_rate / error_rate  # inf when no errors above θ, nan when 0/0
+        # One division of exact integer products: a ratio of 0 or 1 comes out exactly.
+        ratio = (hits_b * errors_b[:, :1]) / (hits_b[:, :1] * errors_b)  # inf: no errors, nan: 0/0
     lows, highs = [], []
     for column in ratio.T:
         values = np.sort(column[~np.isnan(column)])
@@ -249,7 +253,7 @@ def thresholds_table(
         hit_rate, error_rate = _div(h, hits0), _div(e, errors0)
         ratio = None
         if hit_rate is not None and error_rate:
-            ratio = hit_rate / error_rate
+            ratio = (h * errors0) / (hits0 * e)  # hit_rate / error_rate, rounded once
         rows.append(
             {
                 "threshold": float(theta),

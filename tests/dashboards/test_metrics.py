@@ -15,7 +15,7 @@ from scipy.stats import binomtest
 
 from annotate.validation import metrics
 from tests.conftest import PASSWORD
-from tests.dashboards.conftest import add_verdicts, make_run
+from tests.dashboards.conftest import add_verdicts, make_items, make_labels, make_run, make_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +134,42 @@ def test_wilson_edge_cases() -> None:
     assert metrics.wilson(0, 0) == (None, None)
     low, high = metrics.wilson(0, 10)
     assert low == 0 and high == pytest.approx(binomtest(0, 10).proportion_ci(method="wilson").high)
+    for n in range(1, 400):  # the plain formula leaves 3.5e-18 or 0.9999999999999999 for some n
+        assert metrics.wilson(0, n)[0] == 0.0, n
+        assert metrics.wilson(n, n)[1] == 1.0, n
+
+
+def test_interval_bounds_are_exact_at_0_and_1(client: Client, dataset, ann) -> None:
+    """Label 0: 3 misses (the plain Wilson formula gives a lower bound of 5.6e-17); label 1:
+    10 hits (it gives an upper bound of 0.9999999999999999). Every hit below every miss, so
+    above θ = 0.5 no hit is left: a ratio of exactly 0."""
+    taxonomy, labels = make_labels(2, name="edges")
+    items = make_items(dataset, 13, prefix="edge")
+    probabilities = [0.9, 0.8, 0.7] + [0.1 + 0.02 * i for i in range(10)]
+    run, predictions = make_run(
+        dataset, taxonomy, items, [labels[0]] * 3 + [labels[1]] * 10, probabilities
+    )
+    sample, sample_items = make_sample(run, predictions)
+    add_verdicts((si, ann, "miss" if i < 3 else "hit") for i, si in enumerate(sample_items))
+
+    classes = api(client, "lee", f"/api/samples/{sample.pk}/classes/").json()["rows"]
+    rows = {r["label"]: r for r in classes}
+    assert rows["label 00"]["accuracy_low"] == 0.0
+    assert rows["label 01"]["accuracy_high"] == 1.0
+    scores = api(client, "lee", f"/api/samples/{sample.pk}/scores/").json()["rows"]
+    assert scores[0]["correct"] == 10 and scores[0]["covered"] == 13
+
+    table = api(client, "lee", f"/api/samples/{sample.pk}/thresholds/").json()
+    by_theta = {r["threshold"]: r for r in table["rows"]}
+    assert (by_theta[0.0]["ratio"], by_theta[0.0]["ratio_low"], by_theta[0.0]["ratio_high"]) == (
+        1.0, 1.0, 1.0,
+    )  # fmt: skip
+    assert (by_theta[0.5]["ratio"], by_theta[0.5]["ratio_low"], by_theta[0.5]["ratio_high"]) == (
+        0.0, 0.0, 0.0,
+    )  # fmt: skip
+    # The bounds as the API writes them: no 3.5e-18 or 0.9999999999999999 in the text.
+    body = client.get(f"/api/samples/{sample.pk}/classes/").content.decode()
+    assert "e-1" not in body and "0.99999999" not in body
 
 
 def test_krippendorff_reference_data() -> None:
