@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -31,6 +32,7 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -150,28 +152,47 @@ def lease_release(*, sample_item: SampleItem, annotator) -> None:
     Lease.objects.filter(sample_item=sample_item, annotator=annotator).delete()
 
 
-def samples_progress(*, samples: Iterable[Sample]) -> dict[int, dict]:
-    """Counts for progress bars, per sample id, in one grouped query: items, wanted and given
-    hit/miss verdicts, finished items, percent."""
-    ids = [sample.pk for sample in samples]
-    progress = {pk: {"items": 0, "wanted": 0, "given": 0, "done": 0} for pk in ids}
+# "Complete" has one definition: an item is complete once its hit/miss verdicts
+# (`verdict_count`) reach the wanted number. Skips never count: a skip asks for someone else's
+# verdict. Every progress figure (sample lists, the annotation page, the dashboard and
+# /api/samples/{id}/progress/) comes from `progress_counts`.
+COMPLETE = Q(verdict_count__gte=F("wanted_verdicts"))
+PROGRESS_KEYS = ("items", "wanted", "given", "done")
+
+
+def progress_sum(counts: Iterable[dict]) -> dict:
+    """Add up progress counts (groups into a whole) and give the percent of wanted verdicts."""
+    total = dict.fromkeys(PROGRESS_KEYS, 0)
+    for row in counts:
+        for key in PROGRESS_KEYS:
+            total[key] += row[key]
+    wanted = total["wanted"]
+    total["percent"] = round(100 * total["given"] / wanted, 1) if wanted else 0.0
+    return total
+
+
+def progress_counts(*, items: QuerySet[SampleItem], by: str) -> dict[Any, dict]:
+    """Progress of sample items grouped by the field `by`, in one grouped query: items, wanted
+    verdicts, given (hit/miss verdicts, at most the wanted number per item), done (complete
+    items) and percent."""
     rows = (
-        SampleItem.objects.filter(sample_id__in=ids)
-        .values("sample_id")
+        items.values(by)
         .order_by()
         .annotate(
             items=Count("id"),
             wanted=Coalesce(Sum("wanted_verdicts"), 0),
             given=Coalesce(Sum(Least("verdict_count", "wanted_verdicts")), 0),
-            done=Count("id", filter=Q(verdict_count__gte=F("wanted_verdicts"))),
+            done=Count("id", filter=COMPLETE),
         )
     )
-    for row in rows:
-        progress[row.pop("sample_id")] = row
-    for counts in progress.values():
-        wanted = counts["wanted"]
-        counts["percent"] = round(100 * counts["given"] / wanted, 1) if wanted else 0.0
-    return progress
+    return {row[by]: progress_sum([row]) for row in rows}
+
+
+def samples_progress(*, samples: Iterable[Sample]) -> dict[int, dict]:
+    """Progress per sample id (see `progress_counts`), in one grouped query."""
+    ids = [sample.pk for sample in samples]
+    found = progress_counts(items=SampleItem.objects.filter(sample_id__in=ids), by="sample_id")
+    return {pk: found.get(pk) or progress_sum([]) for pk in ids}
 
 
 def sample_progress(*, sample: Sample) -> dict:

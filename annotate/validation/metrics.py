@@ -24,6 +24,7 @@ from django.db.models import Count, Max
 
 from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
+from annotate.validation.assignment import progress_counts, progress_sum
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_sample_for_user
 from classifier.models import ClassificationRun, Prediction
@@ -414,8 +415,10 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
 
 
 def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
-    """Progress per annotator (verdict counts) and per label (items started, complete =
-    as many verdicts as wanted, decided by majority, ties)."""
+    """Progress per annotator (verdict counts, skips included) and per label (items started,
+    complete, decided by majority, ties). Completion and the totals come from
+    `assignment.progress_counts`, the one definition the annotation page uses too: an item is
+    complete once its hit/miss verdicts reach the wanted number; skips do not count."""
     o = outcomes or sample_outcomes(sample=sample)
     per_annotator: dict[int, Counter] = defaultdict(Counter)
     last: dict[int, Any] = {}
@@ -438,6 +441,9 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
         }
         for a, c in sorted(per_annotator.items(), key=lambda kv: o.usernames[kv[0]])
     ]
+    by_label = progress_counts(
+        items=SampleItem.objects.filter(sample=sample), by="prediction__label_id"
+    )
     labels = []
     for label_id, (name, _key) in sorted(o.labels.items(), key=lambda kv: kv[1][1]):
         mine = o.label_id == label_id
@@ -446,17 +452,20 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
                 "label": name,
                 "items": int(mine.sum()),
                 "started": int((mine & (count > 0)).sum()),
-                "complete": int((mine & (count >= o.wanted)).sum()),
+                "complete": by_label[label_id]["done"],
                 "decided": int((mine & o.decided).sum()),
                 "ties": int((mine & (o.outcome == TIE)).sum()),
                 "verdicts": int(count[mine].sum()),
             }
         )
+    total = progress_sum(by_label.values())
     return {
         "verdicts": len(o.verdicts),
-        "wanted": int(o.wanted.sum()),
-        "items": int(len(o.item_ids)),
-        "complete": int((count >= o.wanted).sum()) if len(count) else 0,
+        "items": total["items"],
+        "wanted": total["wanted"],
+        "given": total["given"],
+        "complete": total["done"],
+        "percent": total["percent"],
         "annotators": annotators,
         "labels": labels,
     }

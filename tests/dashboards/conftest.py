@@ -1,4 +1,5 @@
-"""Dashboard fixtures: rows built directly with the ORM (bulk inserts), no other helper's code.
+"""Dashboard fixtures: runs and samples built directly with the ORM (bulk inserts); verdicts
+through `verdict_record`, as users give them.
 
 `published` reproduces the study's table: a 1,000-item sample (10 labels × 100) with 460 hits
 and, at θ = 0.6, 507 classified, 270 hits and 237 errors.
@@ -12,7 +13,8 @@ import pytest
 
 from annotate.datasets.models import Dataset, Item
 from annotate.taxonomies.models import Label, Taxonomy
-from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.models import Sample, SampleItem
+from annotate.validation.services import verdict_record
 from classifier.models import ClassificationRun, Prediction
 
 
@@ -67,15 +69,20 @@ def make_sample(run, predictions, wanted: int = 1) -> tuple[Sample, list[SampleI
         SampleItem(sample=sample, prediction=p, position=i, wanted_verdicts=wanted)
         for i, p in enumerate(predictions)
     )
-    return sample, list(SampleItem.objects.filter(sample=sample).order_by("position"))
+    items = SampleItem.objects.filter(sample=sample).select_related("sample__run")
+    return sample, list(items.order_by("position"))
 
 
 def add_verdicts(rows) -> None:
-    """rows: (sample_item, annotator, value[, corrected_label])."""
-    Verdict.objects.bulk_create(
-        Verdict(sample_item=r[0], annotator=r[1], value=r[2], corrected_label=(r[3:] or [None])[0])
-        for r in rows
-    )
+    """rows: (sample_item, annotator, value[, corrected_label]), recorded by the verdict service
+    the API and the annotation page call, so verdict counts are what production keeps."""
+    for sample_item, annotator, value, *corrected in rows:
+        verdict_record(
+            sample_item=sample_item,
+            annotator=annotator,
+            value=value,
+            corrected_label=corrected[0] if corrected else None,
+        )
 
 
 def published_outcomes() -> list[tuple[float, str]]:
