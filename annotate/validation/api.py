@@ -3,9 +3,6 @@ serializers, the work is done by `sampling`, `assignment` and `services`."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +14,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.csvexport import csv_text
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
@@ -242,12 +240,9 @@ class CSVRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         rows = data if isinstance(data, list) else [data]
-        out = io.StringIO()
-        if rows and isinstance(rows[0], dict):
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        return out.getvalue().encode()
+        if not rows or not isinstance(rows[0], dict):
+            return b""
+        return csv_text(list(rows[0]), rows).encode()  # the one writer: no formula cells
 
 
 EXPORT_FIELDS = (

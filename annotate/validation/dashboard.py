@@ -7,7 +7,6 @@ poller with the new version plus the tables region as an out-of-band swap; dashb
 updates the charts in place, so nothing reloads and the scroll position stays.
 """
 
-import csv
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from annotate.csvexport import write_csv
 from annotate.validation import metrics
 
 
@@ -108,16 +108,5 @@ def sample_dashboard_csv(request: HttpRequest, pk: int, table: str) -> HttpRespo
     rows = pick(metrics.dashboard_build(sample=sample, step=step))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sample-{sample.pk}-{table}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+    write_csv(response, columns, rows)  # label and user names never run as formulas
     return response
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value  # label and user names must not run as spreadsheet formulas
-    return value
