@@ -10,12 +10,13 @@ Formats (DESIGN.md), chosen from the first non-blank line:
 Blank lines are skipped; a duplicate key or name, a line that is not in the file's format, or a
 file without labels is an error, and nothing is written.
 
-Indoor/outdoor file (`/c/church/outdoor 2`; 1 = indoor, 2 = outdoor): outdoor labels get the
-prompt `A photo of the outdoor of a church.` The scene is the label name with a trailing
-"outdoor" qualifier removed (`/c/church/outdoor` -> name `church outdoor`, prompt about "a
-church"), and "an" is used before vowels. Labels whose own key ends in `/indoor` keep the
-template even when flagged outdoor (the key is more specific than the flag). Indoor labels keep
-the template.
+Prompts (annotate/taxonomies/prompts.py, applied when prompts are built, not stored): labels
+whose key ends in `/outdoor` get the study's outdoor form (`/c/church/outdoor` -> name `church
+outdoor`, prompt `A photo of the outdoor of a church.`); every other label takes the template,
+and the default template takes "an" before a vowel.
+
+Indoor/outdoor file (`/c/church/outdoor 2`; 1 = indoor, 2 = outdoor): stored on each label as
+`indoor_outdoor`, for filters; it does not change any prompt.
 """
 
 import csv
@@ -28,8 +29,8 @@ from pathlib import Path
 from django.db import transaction
 
 from annotate.taxonomies.models import DEFAULT_TEMPLATE, Label, Taxonomy
+from annotate.taxonomies.prompts import TemplateError, is_outdoor_key, template_check
 
-OUTDOOR_TEMPLATE = "A photo of the outdoor of {}."
 PLACES_RE = re.compile(r"^(/[a-z0-9]/[^\s]+)(?:\s+(\d+))?$")
 NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -50,7 +51,7 @@ class TaxonomyImportResult:
     created: int
     updated: int
     deleted: int
-    outdoor_prompts: int
+    outdoor_prompts: int  # labels that get the outdoor form (key ending in /outdoor)
     template: str
     warnings: list[str] = field(default_factory=list)
 
@@ -71,22 +72,13 @@ class ParsedLabel:
     name: str
     prompt: str
     line: int
+    indoor_outdoor: str = Label.Setting.UNKNOWN
 
 
 def places_name(key: str) -> str:
     """`/b/bakery/shop` -> `bakery shop`."""
     body = re.sub(r"^/[a-z0-9]/", "", key)
     return re.sub(r"\s+", " ", body.replace("_", " ").replace("/", " ")).strip()
-
-
-def _article(noun: str) -> str:
-    return "an" if noun[:1].lower() in "aeiou" else "a"
-
-
-def outdoor_prompt(label_name: str, template: str = OUTDOOR_TEMPLATE) -> str:
-    """`church outdoor` -> `A photo of the outdoor of a church.`"""
-    scene = re.sub(r"\s+outdoor$", "", label_name).strip() or label_name
-    return template.format(f"{_article(scene)} {scene}")
 
 
 def _decode(data: bytes, what: str) -> str:
@@ -97,16 +89,10 @@ def _decode(data: bytes, what: str) -> str:
 
 
 def check_template(template: str) -> str:
-    template = (template or "").strip()
-    if template.count("{}") != 1:
-        raise TaxonomyImportError(
-            f"template {template!r} must contain '{{}}' exactly once (where the label goes)"
-        )
     try:
-        template.format("x")
-    except (IndexError, KeyError, ValueError):
-        raise TaxonomyImportError(f"template {template!r} has stray braces") from None
-    return template
+        return template_check(template)
+    except TemplateError as exc:
+        raise TaxonomyImportError(str(exc)) from None
 
 
 def parse_labels(text: str, *, filename: str = "") -> tuple[str, list[ParsedLabel]]:
@@ -216,7 +202,6 @@ def taxonomy_import(
     fmt, parsed = parse_labels(text, filename=filename)
 
     warnings: list[str] = []
-    outdoor = 0
     if indoor_outdoor is not None:
         if isinstance(indoor_outdoor, Path):
             try:
@@ -233,10 +218,9 @@ def taxonomy_import(
                 f"{len(unknown)} indoor/outdoor keys are not labels of this taxonomy "
                 f"(ignored), e.g. {unknown[0]}"
             )
+        settings = {1: Label.Setting.INDOOR, 2: Label.Setting.OUTDOOR}
         for label in parsed:
-            if flags.get(label.key) == 2 and not label.prompt and not label.key.endswith("/indoor"):
-                label.prompt = outdoor_prompt(label.name)
-                outdoor += 1
+            label.indoor_outdoor = settings.get(flags.get(label.key), Label.Setting.UNKNOWN)
 
     with transaction.atomic():
         taxonomy, _ = Taxonomy.objects.get_or_create(
@@ -263,11 +247,12 @@ def taxonomy_import(
                 to_create.append(
                     Label(
                         taxonomy=taxonomy, key=p.key, name=p.name, prompt=p.prompt,
-                        position=position,
+                        position=position, indoor_outdoor=p.indoor_outdoor,
                     )
                 )  # fmt: skip
             else:
                 label.name, label.prompt, label.position = p.name, p.prompt, position
+                label.indoor_outdoor = p.indoor_outdoor
                 to_update.append(label)
         total = len(parsed)
         if progress:
@@ -275,7 +260,9 @@ def taxonomy_import(
         Label.objects.bulk_create(to_create, batch_size=1000)
         if progress:
             progress(len(to_create), total)
-        Label.objects.bulk_update(to_update, ["name", "prompt", "position"], batch_size=1000)
+        Label.objects.bulk_update(
+            to_update, ["name", "prompt", "position", "indoor_outdoor"], batch_size=1000
+        )
         if progress:
             progress(total, total)
 
@@ -287,7 +274,7 @@ def taxonomy_import(
         created=len(to_create),
         updated=len(to_update),
         deleted=len(removed),
-        outdoor_prompts=outdoor,
+        outdoor_prompts=sum(1 for p in parsed if not p.prompt and is_outdoor_key(p.key)),
         template=template,
         warnings=warnings,
     )

@@ -38,6 +38,7 @@ from annotate.validation.services import (
     verdict_record,
     verdict_undo,
 )
+from classifier.prompts import label_prompts
 from classifier.selectors import get_run_for_user
 
 # ---------------------------------------------------------------- representations
@@ -112,7 +113,8 @@ def next_item_json(item: SampleItem, lease_expires=None) -> dict:
         "external_id": prediction.item.external_id,
         "caption": prediction.item.caption,
         "label": label_json(label),
-        "prompt": label.prompt or item.sample.run.taxonomy.prompt_template.format(label.name),
+        "prompt": label_prompts(item.sample.run, label)[0],
+        "prompts": label_prompts(item.sample.run, label),
         "probability": None if item.sample.blind else prediction.probability,
         "image_url": image_url(prediction.item_id),
         "thumbnail_url": thumbnail_url(prediction.item_id),

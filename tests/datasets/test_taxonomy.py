@@ -1,5 +1,6 @@
 """import_taxonomy: Places, plain list and CSV formats, prompts, and bad files."""
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -29,26 +30,53 @@ def test_places_names() -> None:
 
 
 def test_places_format_with_indoor_outdoor_prompts(tmp_path: Path) -> None:
+    """Only a key ending in /outdoor gets the study's outdoor form; the flag is data."""
     places = tmp_path / "cats.txt"
-    places.write_text("/b/bakery/shop 0\n\n/c/cathedral 1\n/c/church/outdoor 2\n/a/arch 3\n")
+    places.write_text(
+        "/b/bakery/shop 0\n\n/c/cathedral/outdoor 1\n/c/church/outdoor 2\n/a/arch 3\n"
+        "/b/beach 4\n/a/auditorium 5\n/a/apartment_building/outdoor 6\n"
+    )
     flags = tmp_path / "io.txt"
-    flags.write_text("/b/bakery/shop 1\n/c/cathedral 2\n/c/church/outdoor 2\n/a/arch 2\n")
+    flags.write_text(
+        "/b/bakery/shop 1\n/c/cathedral/outdoor 2\n/c/church/outdoor 2\n/a/arch 2\n"
+        "/b/beach 2\n/a/auditorium 1\n"
+    )
     _, summary = run(
         "import_taxonomy", "scenes", str(places), "--indoor-outdoor", str(flags), "--json"
     )
-    assert summary["labels"] == 4 and summary["format"] == "places"
+    assert summary["labels"] == 7 and summary["format"] == "places"
+    assert summary["outdoor_prompts"] == 3
     got = labels("scenes")
-    assert got["/b/bakery/shop"].name == "bakery shop"
-    assert got["/b/bakery/shop"].effective_prompt == "A photo of a bakery shop."
-    assert got["/c/cathedral"].effective_prompt == "A photo of the outdoor of a cathedral."
+    prompts = {key: label.effective_prompt for key, label in got.items()}
+    assert prompts == {
+        "/b/bakery/shop": "A photo of a bakery shop.",
+        "/c/cathedral/outdoor": "A photo of the outdoor of a cathedral.",
+        "/c/church/outdoor": "A photo of the outdoor of a church.",
+        "/a/arch": "A photo of an arch.",  # flagged outdoor, but no qualifier in its key
+        "/b/beach": "A photo of a beach.",
+        "/a/auditorium": "A photo of an auditorium.",
+        "/a/apartment_building/outdoor": "A photo of the outdoor of an apartment building.",
+    }
     assert got["/c/church/outdoor"].name == "church outdoor"
-    assert got["/c/church/outdoor"].effective_prompt == "A photo of the outdoor of a church."
-    assert got["/a/arch"].effective_prompt == "A photo of the outdoor of an arch."
+    assert all(label.prompt == "" for label in got.values())  # built, not stored
+    flags_by_key = {key: label.indoor_outdoor for key, label in got.items()}
+    assert flags_by_key == {
+        "/b/bakery/shop": "indoor",
+        "/c/cathedral/outdoor": "outdoor",
+        "/c/church/outdoor": "outdoor",
+        "/a/arch": "outdoor",
+        "/b/beach": "outdoor",
+        "/a/auditorium": "indoor",
+        "/a/apartment_building/outdoor": "",  # not in the flags file
+    }
     assert [label.key for label in Label.objects.filter(taxonomy__name="scenes")] == [
         "/b/bakery/shop",
-        "/c/cathedral",
+        "/c/cathedral/outdoor",
         "/c/church/outdoor",
         "/a/arch",
+        "/b/beach",
+        "/a/auditorium",
+        "/a/apartment_building/outdoor",
     ]  # file order is kept
 
 
@@ -56,9 +84,28 @@ def test_bundled_places365() -> None:
     result = taxonomy_import(
         name="places365", path=PLACES365, indoor_outdoor=PLACES365_INDOOR_OUTDOOR
     )
-    assert result.labels == 365 and result.outdoor_prompts > 150
+    assert result.labels == 365 and result.outdoor_prompts == 25  # keys ending in /outdoor
     got = labels("places365")
-    assert got["/b/bus_station/indoor"].prompt == ""  # the key says indoor: keep the template
+    assert got["/b/beach"].effective_prompt == "A photo of a beach."
+    assert got["/b/beach"].indoor_outdoor == "outdoor"
+    assert got["/a/airport_terminal"].effective_prompt == "A photo of an airport terminal."
+    assert got["/a/airport_terminal"].indoor_outdoor == "indoor"
+    assert got["/c/church/outdoor"].effective_prompt == "A photo of the outdoor of a church."
+    assert got["/b/bus_station/indoor"].effective_prompt == "A photo of a bus station indoor."
+    outdoor = Label.objects.filter(taxonomy__name="places365", indoor_outdoor="outdoor")
+    assert outdoor.count() == 205  # the flag stays as data, for filters
+
+
+def test_article_rule_only_for_the_default_template(tmp_path: Path) -> None:
+    plain = tmp_path / "labels.txt"
+    plain.write_text("auditorium\nforest\n")
+    run("import_taxonomy", "own", str(plain), "--template", "a photo of a {}, a place")
+    got = labels("own")
+    assert got["auditorium"].effective_prompt == "a photo of a auditorium, a place"  # as written
+    run("import_taxonomy", "default", str(plain))
+    got = labels("default")
+    assert got["auditorium"].effective_prompt == "A photo of an auditorium."
+    assert got["forest"].effective_prompt == "A photo of a forest."
 
 
 def test_plain_list_with_template(tmp_path: Path) -> None:
@@ -106,6 +153,9 @@ def test_bad_template_and_flags(tmp_path: Path) -> None:
     path.write_text("beach\n")
     with pytest.raises(CommandError, match="exactly once"):
         run("import_taxonomy", "t", str(path), "--template", "no placeholder")
+    for template in ("{0}", "A {x}.", "A {:>10}.", "{}{}", "A {!r}.", "A {"):
+        with pytest.raises(CommandError, match="template"):
+            run("import_taxonomy", "t", str(path), "--template", template)
     flags = tmp_path / "io.txt"
     flags.write_text("beach 3\n")
     with pytest.raises(CommandError, match="indoor/outdoor line 1"):
@@ -139,3 +189,31 @@ def test_reimport_updates_labels(tmp_path: Path) -> None:
     path.write_text("forest\n")
     _, summary = run("import_taxonomy", "t", str(path), "--json")
     assert summary["deleted"] == 2 and set(labels("t")) == {"forest"}
+
+
+def test_migration_clears_stored_outdoor_prompts_and_keeps_the_flag() -> None:
+    """Taxonomies imported before: the outdoor form was stored as the label's prompt."""
+    from django.apps import apps
+
+    migration = importlib.import_module("annotate.taxonomies.migrations.0002_label_indoor_outdoor")
+    taxonomy = Taxonomy.objects.create(name="old")
+    stored = {
+        "/b/beach": "A photo of the outdoor of a beach.",
+        "/c/church/outdoor": "A photo of the outdoor of a church.",
+        "/k/kitchen": "",
+        "own": "A photo of the outdoor of my garden.",  # a CSV label's own prompt stays
+    }
+    for position, (key, prompt) in enumerate(stored.items()):
+        Label.objects.create(
+            taxonomy=taxonomy, key=key, name=places_name(key), prompt=prompt, position=position
+        )
+    migration.outdoor_prompts_to_flags(apps, None)
+    got = labels("old")
+    assert {k: (v.prompt, v.indoor_outdoor) for k, v in got.items()} == {
+        "/b/beach": ("", "outdoor"),
+        "/c/church/outdoor": ("", "outdoor"),
+        "/k/kitchen": ("", ""),
+        "own": ("A photo of the outdoor of my garden.", ""),
+    }
+    assert got["/b/beach"].effective_prompt == "A photo of a beach."
+    assert got["/c/church/outdoor"].effective_prompt == "A photo of the outdoor of a church."
