@@ -1,6 +1,7 @@
 """Login lockout on both doors (the form and the API token), password validators, and who may
 read the API schema and docs."""
 
+import io
 import subprocess
 import sys
 from datetime import timedelta
@@ -8,6 +9,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -84,6 +86,15 @@ def test_lockout_is_per_username_and_ends_after_the_cooloff(ann: User, abe: User
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
     assert api_login(client, "ann", PASSWORD).status_code == 200
     assert form_login(client, "ann", PASSWORD).status_code == 302
+
+
+def test_an_admin_unlocks_a_username_with_the_axes_command(ann: User) -> None:
+    client = Client()
+    for _ in range(10):
+        form_login(client, "ann", WRONG)
+    assert api_login(client, "ann", PASSWORD).status_code == 429
+    call_command("axes_reset_username", "ann", stdout=io.StringIO())
+    assert api_login(client, "ann", PASSWORD).status_code == 200
 
 
 def test_failure_limit_and_cooloff_come_from_the_environment(tmp_path) -> None:
