@@ -66,6 +66,25 @@ SIEVE_MAX_IMAGE_PIXELS = env_int("SIEVE_MAX_IMAGE_PIXELS", 89_478_485)
 # How long an annotator holds a sample item before it may go to someone else.
 SIEVE_LEASE_SECONDS = env_int("SIEVE_LEASE_SECONDS", 300)
 
+# Classifier. The engine reads no environment: classifier.tasks passes these as arguments.
+# Images longer than this ratio (long side : short side) are refused, at import and in the
+# engine: resizing the short side of a 1x89,000 strip to the model's input needs gigabytes.
+SIEVE_MAX_ASPECT_RATIO = env_int("SIEVE_MAX_ASPECT_RATIO", 20)
+# The only folders a run's checkpoint (`weights` path) may be loaded from (comma separated).
+SIEVE_MODEL_ROOTS = [
+    Path(p).resolve() for p in env_list("SIEVE_MODEL_ROOTS", str(MEDIA_ROOT / "models"))
+]
+SIEVE_CHUNK_SIZE = env_int("SIEVE_CHUNK_SIZE", 2000)  # items per Celery task: minutes of GPU
+SIEVE_BATCH_SIZE = env_int("SIEVE_BATCH_SIZE", 64)  # images per forward pass
+SIEVE_DECODE_WORKERS = env_int("SIEVE_DECODE_WORKERS", min(8, os.cpu_count() or 1))
+SIEVE_CHUNK_STALE_SECONDS = env_int("SIEVE_CHUNK_STALE_SECONDS", 300)  # then re-dispatched
+SIEVE_DEVICE = os.environ.get("SIEVE_DEVICE", "")  # "" (CUDA when present), cpu, cuda:1
+SIEVE_CPU_PRECISION = os.environ.get("SIEVE_CPU_PRECISION", "auto").lower()
+if SIEVE_CPU_PRECISION not in ("auto", "bf16", "fp32"):
+    raise ImproperlyConfigured("SIEVE_CPU_PRECISION must be auto, bf16 or fp32")
+# Hugging Face's own switch: pretrained tags then load from the local cache only.
+HF_HUB_OFFLINE = env_bool("HF_HUB_OFFLINE", False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -9,8 +9,13 @@ with `/` separators); captions from a CSV (`filename,caption`), a JSONL
 image's stem next to the image (the InstaCities1M layout).
 
 Only image headers are read (format and size, no pixel decoding). A cheap trailer check catches
-truncated JPEG/PNG/GIF/WebP files; files Pillow cannot identify, empty files and images with
-more than SIEVE_MAX_IMAGE_PIXELS pixels become items with status `unreadable` and a reason.
+truncated JPEG/PNG/GIF/WebP files; files Pillow cannot identify, empty files, images with more
+than SIEVE_MAX_IMAGE_PIXELS pixels and images longer than SIEVE_MAX_ASPECT_RATIO (long side :
+short side) become items with status `unreadable` and a reason.
+
+File names that are not UTF-8 keep their item: the external id writes the bad bytes as `\\xNN`
+escapes (annotate/datasets/paths.py `name_text`), and the image views and the worker find the
+file from it.
 """
 
 import csv
@@ -29,7 +34,7 @@ from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
 from annotate.datasets.models import Dataset, Item
-from annotate.datasets.paths import UnsafePath, safe_path
+from annotate.datasets.paths import UnsafePath, name_text, safe_path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 # Rows per upsert (and per `__in` list: SQLite builds may cap a query at 999 parameters).
@@ -88,6 +93,9 @@ class ImportResult:
     seconds: float
     captions: CaptionReport
     unreadable_examples: list[str] = field(default_factory=list)
+    # File names that are not UTF-8: stored with `\xNN` escapes (see `name_text`).
+    undecodable_names: int = 0
+    undecodable_name_examples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +108,9 @@ class ImportResult:
         ]
         if self.stale:
             parts.append(f", {self.stale} no longer in the folder")
+        if self.undecodable_names:
+            names = "file name" if self.undecodable_names == 1 else "file names"
+            parts.append(f", {self.undecodable_names} {names} not UTF-8 (kept, \\xNN escaped)")
         if c.missing_images:
             parts.append(f", {c.missing_images} caption rows without an image")
         if c.duplicates:
@@ -114,13 +125,27 @@ class ImportResult:
 # --- scanning and probing ----------------------------------------------------------------
 
 
-def scan_folder(folder: Path) -> tuple[list[str], set[str]]:
-    """Image paths (relative, `/`-separated, sorted) and sidecar `.txt` paths under `folder`.
+@dataclass
+class FolderScan:
+    """What is under an import folder, by external id (a path relative to the folder, `/`
+    separated, as text: see `name_text`)."""
+
+    images: list[str]  # sorted
+    texts: set[str]  # sidecar .txt files
+    on_disk: dict[str, str] = field(default_factory=dict)  # external id -> OS path, if not equal
+
+    def disk_path(self, rel: str) -> str:
+        return self.on_disk.get(rel, rel)
+
+
+def scan_folder(folder: Path) -> FolderScan:
+    """Image paths and sidecar `.txt` paths under `folder`.
 
     Hidden files and folders are skipped; symlinked folders are not followed (a symlinked file
-    is listed, and `probe_image` refuses it when it points outside the folder)."""
-    images: list[str] = []
-    texts: set[str] = set()
+    is listed, and the import refuses it when it points outside the folder). A name that is not
+    UTF-8 gets a text id with `\\xNN` escapes; in the unlikely case that this id is also
+    another file's real name, that file keeps the id and the undecodable one is left out."""
+    scan = FolderScan(images=[], texts=set())
     stack = [""]
     while stack:
         rel_dir = stack.pop()
@@ -133,12 +158,20 @@ def scan_folder(folder: Path) -> tuple[list[str], set[str]]:
                     stack.append(rel)
                     continue
                 ext = os.path.splitext(entry.name)[1].lower()
-                if ext in IMAGE_EXTENSIONS:
-                    images.append(rel)
-                elif ext == ".txt":
-                    texts.add(rel)
-    images.sort()
-    return images, texts
+                if ext not in IMAGE_EXTENSIONS and ext != ".txt":
+                    continue
+                text = name_text(rel)
+                if text != rel:
+                    scan.on_disk[text] = rel
+                if ext == ".txt":
+                    scan.texts.add(text)
+                else:
+                    scan.images.append(text)
+    # A text id that is also a real file's name: the real name wins, the escaped one is left.
+    for text in [t for t in scan.on_disk if os.path.lexists(folder / t)]:
+        del scan.on_disk[text]
+    scan.images = sorted(set(scan.images))
+    return scan
 
 
 def _trailer_problem(fmt: str, tail: bytes) -> str:
@@ -154,9 +187,29 @@ def _trailer_problem(fmt: str, tail: bytes) -> str:
     return ""  # WebP is checked against its RIFF header in probe_image
 
 
-def probe_image(path: Path, *, max_pixels: int | None = None) -> dict:
+def _size_problem(width: int, height: int, *, max_pixels: int, max_ratio: float) -> str:
+    """Why an image of this size is refused before any pixel is decoded (the engine applies
+    the same limits when it decodes)."""
+    if width * height > max_pixels:
+        return (
+            f"decompression bomb: {width}x{height} pixels exceeds "
+            f"SIEVE_MAX_IMAGE_PIXELS={max_pixels}"
+        )
+    ratio = max(width, height) / max(1, min(width, height))
+    if ratio > max_ratio:
+        return (
+            f"extreme aspect ratio: {width}x{height} is {ratio:.0f}:1, over "
+            f"SIEVE_MAX_ASPECT_RATIO={max_ratio:g} (resizing it for the model needs gigabytes)"
+        )
+    return ""
+
+
+def probe_image(
+    path: Path, *, max_pixels: int | None = None, max_aspect_ratio: float | None = None
+) -> dict:
     """Format, size and status of one image file, reading only its header and last bytes."""
     max_pixels = max_pixels or settings.SIEVE_MAX_IMAGE_PIXELS
+    max_aspect_ratio = max_aspect_ratio or settings.SIEVE_MAX_ASPECT_RATIO
     result = {"status": Item.Status.OK, "reason": "", "width": None, "height": None, "fmt": ""}
     try:
         with open(path, "rb") as fh:
@@ -187,12 +240,9 @@ def probe_image(path: Path, *, max_pixels: int | None = None) -> dict:
     except (OSError, SyntaxError, ValueError) as exc:
         return {**result, "status": UNREADABLE, "reason": f"unreadable: {exc}"[:500]}
     result.update(width=width, height=height, fmt=fmt)
-    if width * height > max_pixels:
-        result.update(
-            status=Item.Status.UNREADABLE,
-            reason=f"decompression bomb: {width}x{height} pixels exceeds "
-            f"SIEVE_MAX_IMAGE_PIXELS={max_pixels}",
-        )
+    problem = _size_problem(width, height, max_pixels=max_pixels, max_ratio=max_aspect_ratio)
+    if problem:
+        result.update(status=Item.Status.UNREADABLE, reason=problem)
         return result
     problem = _trailer_problem(fmt, tail)
     if problem:
@@ -306,20 +356,18 @@ def read_captions(
     return captions, metadata, report
 
 
-def read_sidecars(
-    folder: Path, images: list[str], texts: set[str]
-) -> tuple[dict[str, str], CaptionReport]:
+def read_sidecars(folder: Path, scan: FolderScan) -> tuple[dict[str, str], CaptionReport]:
     """InstaCities1M layout: `city/123.jpg` takes its caption from `city/123.txt`."""
-    report = CaptionReport(source="sidecar" if texts else "none")
+    report = CaptionReport(source="sidecar" if scan.texts else "none")
     captions: dict[str, str] = {}
-    if not texts:
+    if not scan.texts:
         return captions, report
-    for rel in images:
+    for rel in scan.images:
         sidecar = os.path.splitext(rel)[0] + ".txt"
-        if sidecar not in texts:
+        if sidecar not in scan.texts:
             continue
         try:
-            text, clean = _decode((folder / sidecar).read_bytes())
+            text, clean = _decode((folder / scan.disk_path(sidecar)).read_bytes())
         except OSError as exc:
             report.bad_rows += 1
             _add_example(report.bad_examples, f"{sidecar}: {exc}")
@@ -378,7 +426,8 @@ def dataset_import(
     if captions_path is not None and not captions_path.is_file():
         raise DatasetImportError(f"captions file {str(captions)!r} does not exist")
 
-    images, texts = scan_folder(root)
+    scan = scan_folder(root)
+    images = scan.images
     if max_images is not None and len(images) > max_images:
         raise DatasetImportError(
             f"{len(images):,} images is more than {max_images:,} for an import from the web "
@@ -388,7 +437,7 @@ def dataset_import(
     if captions_path is not None:
         new_captions, new_metadata, report = read_captions(captions_path, image_set)
     else:
-        new_captions, report = read_sidecars(root, images, texts)
+        new_captions, report = read_sidecars(root, scan)
         new_metadata = {}
 
     # Compact tuples (status, reason, width, height, format): a million items stay in memory.
@@ -398,7 +447,7 @@ def dataset_import(
         # We apply our own pixel limit; Pillow's (global) warning would only add noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         for index, rel in enumerate(images, start=1):
-            path = root / rel
+            path = root / scan.disk_path(rel)
             if path.is_symlink() and not _link_inside(rel, root):
                 probes.append(
                     (UNREADABLE, "symbolic link leading outside the dataset folder (or nowhere)")
@@ -481,4 +530,6 @@ def dataset_import(
         seconds=round(time.monotonic() - started, 3),
         captions=report,
         unreadable_examples=unreadable_examples,
+        undecodable_names=len(scan.on_disk),
+        undecodable_name_examples=sorted(scan.on_disk)[:MAX_EXAMPLES],
     )

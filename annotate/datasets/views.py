@@ -96,7 +96,10 @@ def item_image(request: HttpRequest, pk: int) -> HttpResponse:
         if item.image_format in WEB_TYPES:
             # FileResponse closes the file once it has been sent.
             handle = open(path, "rb")  # noqa: SIM115
-            response = FileResponse(handle, content_type=WEB_TYPES[item.image_format])
+            # The name from the stored path: text even when the name on disk is not UTF-8.
+            name = item.image_path.rsplit("/", 1)[-1]
+            content_type = WEB_TYPES[item.image_format]
+            response = FileResponse(handle, content_type=content_type, filename=name)
         else:
             response = HttpResponse(image_reencoded_png(path), content_type="image/png")
     except IMAGE_ERRORS:

@@ -1,6 +1,9 @@
 """Image and thumbnail serving: members only, never outside the dataset root."""
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ from PIL import Image
 
 from annotate.datasets.importers import dataset_import
 from annotate.datasets.models import Dataset, Item
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, ROOT, child_env
 from tests.datasets.conftest import write_jpeg, write_png
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +148,53 @@ def test_image_broken_after_import_answers_404(imported, ann_client, dataset) ->
     assert ann_client.get(f"/items/{item.pk}/thumbnail/?size=256").status_code == 404
     (Path(dataset.image_root) / "tiff.tif").write_bytes(b"II*\x00 broken tiff")
     assert ann_client.get(f"/items/{imported['tiff.tif'].pk}/image/").status_code == 404
+
+
+def test_undecodable_file_name_is_served(dataset, ann_client) -> None:
+    """An item whose file name is not UTF-8 (stored with \\xNN escapes) is readable through
+    the image views."""
+    root = Path(dataset.image_root)
+    write_jpeg(root / "plain.jpg", size=(40, 20))
+    data = (root / "plain.jpg").read_bytes()
+    with open(os.fsencode(root) + b"/latin1-\xff\xe9-name.jpg", "wb") as fh:
+        fh.write(data)
+    dataset_import(name="demo", folder=root)
+    item = Item.objects.get(external_id="latin1-\\xff\\xe9-name.jpg")
+    response = ann_client.get(f"/items/{item.pk}/image/")
+    assert response.status_code == 200 and body(response) == data
+    thumb = ann_client.get(f"/items/{item.pk}/thumbnail/?size=128")
+    assert thumb.status_code == 200
+    assert Image.open(io.BytesIO(body(thumb))).size == (40, 20)  # never enlarged
+
+
+THUMBNAIL_PEAK = """
+import os, resource, sys
+import django
+django.setup()
+from pathlib import Path
+from PIL import Image
+from annotate.datasets.images import thumbnail_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+thumb = thumbnail_image(Path(sys.argv[1]), 256)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(thumb.size, thumb.mode, (after - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize(("fmt", "budget_mib"), [("PNG", 200), ("JPEG", 40)])
+def test_thumbnail_of_a_large_image_stays_small_in_memory(
+    tmp_path: Path, fmt: str, budget_mib: int
+) -> None:
+    """A 6000x6000 RGB image is 137 MiB decoded (Pillow keeps 4 bytes a pixel). A PNG cannot
+    decode at a reduced size, so it costs that once (not three full-size copies: 412 MiB); a
+    JPEG decodes at 1/8 the scale."""
+    path = tmp_path / f"large.{fmt.lower()}"
+    Image.new("RGB", (6000, 6000), (10, 120, 200)).save(path, fmt)
+    out = subprocess.run(
+        [sys.executable, "-c", THUMBNAIL_PEAK, str(path)],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    size, rest = out.stdout.split(")")
+    mode, peak_mib = rest.split()
+    assert size == "(256, 256" and mode == "RGB"
+    assert int(peak_mib) < budget_mib, f"{fmt} thumbnail added {peak_mib} MiB"

@@ -2,18 +2,22 @@
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
 from django.core.management.base import CommandError
+from django.urls import reverse
 
 from annotate.datasets.importers import DatasetImportError, dataset_import
 from annotate.datasets.models import Dataset, Item
+from tests.conftest import PASSWORD
 from tests.datasets.conftest import (
     bomb_png_bytes,
     noisy_jpeg_bytes,
     run,
     write_jpeg,
+    write_png,
 )
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +253,83 @@ def test_reimport_across_write_batches(image_root: Path, tmp_path: Path) -> None
     assert len(got) == count
     assert got[f"{count - 2:05d}.jpg"].caption == f"caption {count - 2}"  # kept
     assert got[f"{count - 1:05d}.jpg"].status == Item.Status.MISSING
+
+
+def write_bytes_named(folder: Path, name: bytes, data: bytes) -> bytes:
+    """A file whose name is raw bytes (not necessarily UTF-8)."""
+    path = os.fsencode(folder) + b"/" + name
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+LATIN1_NAME = b"latin1-\xff\xe9-name.jpg"
+ESCAPED_ID = "latin1-\\xff\\xe9-name.jpg"  # the bad bytes as \xNN escapes, as text
+
+
+def test_undecodable_file_names_keep_their_item(folder: Path) -> None:
+    """A file name that is not UTF-8 does not abort the import: its item gets a text id with
+    \\xNN escapes, the same on every import, and a sidecar caption still finds it."""
+    jpeg = (folder / "a.jpg").read_bytes()
+    write_bytes_named(folder, LATIN1_NAME, jpeg)
+    write_bytes_named(folder, b"latin1-\xff\xe9-name.txt", b"caption of the latin-1 file")
+    (folder / "sub-\udcff").mkdir()  # an undecodable folder name (surrogate-escaped)
+    write_bytes_named(folder / "sub-\udcff", b"inner.jpg", jpeg)
+    text, summary = run("import_dataset", "photos", str(folder), "--json")
+    assert summary["images"] == 5 and summary["unreadable"] == 0
+    assert summary["undecodable_names"] == 3  # the image, its sidecar and the folder's image
+    assert ESCAPED_ID in summary["undecodable_name_examples"]
+    got = items()
+    assert got[ESCAPED_ID].image_path == ESCAPED_ID
+    assert got[ESCAPED_ID].caption == "caption of the latin-1 file"
+    assert (got[ESCAPED_ID].width, got[ESCAPED_ID].image_format) == (32, "JPEG")
+    assert got["sub-\\xff/inner.jpg"].status == Item.Status.OK
+    first_ids = {k: v.pk for k, v in got.items()}
+    _, again = run("import_dataset", "photos", str(folder), "--json")
+    assert again["created"] == 0 and again["updated"] == 5  # same ids: same items
+    assert {k: v.pk for k, v in items().items()} == first_ids
+
+
+def test_undecodable_file_name_next_to_its_escaped_twin(folder: Path) -> None:
+    """A real file named like the escaped id keeps it; the undecodable one is left out."""
+    jpeg = (folder / "a.jpg").read_bytes()
+    write_bytes_named(folder, LATIN1_NAME, jpeg)
+    write_jpeg(folder / ESCAPED_ID, size=(40, 30))
+    _, summary = run("import_dataset", "photos", str(folder), "--json")
+    assert summary["images"] == 4 and summary["undecodable_names"] == 0
+    assert items()[ESCAPED_ID].width == 40  # the real file with that name
+
+
+def test_console_import_with_undecodable_file_name(ada, image_root: Path, client) -> None:
+    shots = image_root / "shots"
+    write_jpeg(shots / "a.jpg")
+    write_bytes_named(shots, LATIN1_NAME, (shots / "a.jpg").read_bytes())
+    client.login(username="ada", password=PASSWORD)
+    response = client.post(
+        reverse("console-import-dataset"), {"name": "shots", "folder": str(shots)}, follow=True
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "shots: 2 images (2 new, 0 updated)" in page
+    assert "1 file name not UTF-8" in page
+    assert Item.objects.get(external_id=ESCAPED_ID).status == Item.Status.OK
+
+
+def test_extreme_aspect_ratios_are_unreadable(folder: Path, settings) -> None:
+    """1 x 89,000 passes the pixel limit, but resizing its short side to the model's input
+    needs gigabytes: refused by its header, with the ratio in the reason."""
+    (folder / "strip.png").write_bytes(bomb_png_bytes(width=1, height=89_000))
+    write_png(folder / "wide.png", size=(400, 20))  # 20:1 exactly: accepted
+    write_png(folder / "wider.png", size=(420, 20))  # 21:1
+    _, summary = run("import_dataset", "photos", str(folder), "--json")
+    assert summary["unreadable"] == 2 and summary["ok"] == 4
+    got = items()
+    assert got["strip.png"].status_reason == (
+        "extreme aspect ratio: 1x89000 is 89000:1, over SIEVE_MAX_ASPECT_RATIO=20 "
+        "(resizing it for the model needs gigabytes)"
+    )
+    assert got["wider.png"].status == Item.Status.UNREADABLE
+    assert got["wide.png"].status == Item.Status.OK
+    settings.SIEVE_MAX_ASPECT_RATIO = 25
+    run("import_dataset", "photos", str(folder))
+    assert items()["wider.png"].status == Item.Status.OK
