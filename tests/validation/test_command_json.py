@@ -79,11 +79,15 @@ def test_classify_queued(dataset, taxonomy) -> None:
 
 
 @pytest.mark.torch
-def test_classify_sync_draws_a_bar_on_stderr(dataset, tmp_path: Path) -> None:
+def test_classify_sync_draws_a_bar_on_stderr(dataset, settings) -> None:
     from classifier.engine import write_random_checkpoint
     from tests.classifier.conftest import LABELS, add_items, make_taxonomy
 
-    checkpoint = write_random_checkpoint(tmp_path / "sieve-tiny.pt")
+    # Checkpoints load only from the model folders (by default the media models folder).
+    roots = getattr(settings, "SIEVE_MODEL_ROOTS", None) or [Path(settings.MEDIA_ROOT) / "models"]
+    models = Path(roots[0])
+    models.mkdir(parents=True, exist_ok=True)
+    checkpoint = write_random_checkpoint(models / "sieve-tiny.pt")
     make_taxonomy("mini", LABELS)
     add_items(dataset, 3)
     data, err = command(
