@@ -48,6 +48,28 @@ def test_add_member_errors(dataset: Dataset) -> None:
     assert not User.objects.filter(username="ghost").exists()
 
 
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [("short1", "too short"), ("password123", "too common"), ("83920174615", "entirely numeric")],
+)
+def test_add_member_validates_new_passwords(dataset: Dataset, password: str, why: str) -> None:
+    """A created user's password passes Django's four validators, as the login forms do."""
+    with pytest.raises(CommandError, match=why):
+        run("add_member", "demo", "weak", "--role", "annotator", "--create", "--password", password)
+    assert not User.objects.filter(username="weak").exists()
+    with pytest.raises(CommandError, match="too similar"):
+        run(
+            "add_member",
+            "demo",
+            "weakling",
+            "--role",
+            "lead",
+            "--create",
+            "--password",
+            "weakling1",
+        )
+
+
 def seed_demo(*args: str) -> tuple[dict, str]:
     """seed_demo --json: (its standard output, which is one JSON document; standard error)."""
     out, err = io.StringIO(), io.StringIO()

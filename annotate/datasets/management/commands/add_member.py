@@ -1,4 +1,3 @@
-import json
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -7,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from annotate.cli import CommandOutput
 from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        out = CommandOutput(self, as_json=options["json"])
         dataset = Dataset.objects.filter(name=options["dataset"]).first()
         if dataset is None and options["dataset"].isdigit():
             dataset = Dataset.objects.filter(pk=int(options["dataset"])).first()
@@ -50,24 +51,20 @@ class Command(BaseCommand):
                 created = True
             elif options["password"]:
                 # Re-running a setup script must not reset a password someone changed since.
-                self.stderr.write(f"user {username!r} exists; --password ignored")
+                out.warn(f"user {username!r} exists; --password ignored")
             membership = membership_set(dataset=dataset, user=user, role=options["role"])
-        # With --json, stdout carries the JSON document alone; people read stderr.
-        human = self.stderr if options["json"] else self.stdout
-        human.write(
+        out.say(
             f"{user.username} is now {membership.role} on {dataset.name}"
             + (" (user created)" if created else "")
         )
+        summary = {
+            "dataset": dataset.name,
+            "dataset_id": dataset.pk,
+            "username": user.username,
+            "role": membership.role,
+            "created": created,
+        }
         if created and not options["password"]:
-            human.write(f"generated password: {password}")
-        if options["json"]:
-            summary = {
-                "dataset": dataset.name,
-                "dataset_id": dataset.pk,
-                "username": user.username,
-                "role": membership.role,
-                "created": created,
-            }
-            if created and not options["password"]:
-                summary["password"] = password
-            self.stdout.write(json.dumps(summary))
+            out.say(f"generated password: {password}")
+            summary["password"] = password
+        out.result(summary)
