@@ -1,7 +1,7 @@
 """Live validation metrics of a sample: threshold table, per-class table, agreement, progress,
 and scores of other runs against the verdicts collected so far.
 
-Definitions are DESIGN.md "The computations". One computation, several front doors: the API
+Definitions: docs/architecture.md#computations. One computation, several front doors: the API
 (api_metrics.py), the dashboard page (dashboard.py) and the `thresholds` command call these.
 
 Cost: every function loads its rows with a constant number of queries (values_list over the
@@ -234,7 +234,8 @@ def thresholds_table(
     outcomes: Outcomes | None = None,
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> dict[str, Any]:
-    """The threshold table (DESIGN.md): over items with a majority hit/miss verdict, for each θ:
+    """The threshold table (docs/architecture.md#threshold-table): over items with a majority
+    hit/miss verdict, for each θ:
     classified, hits, errors, hit_rate, error_rate, ratio (None when error_rate is 0),
     precision, and a 95 % bootstrap interval ratio_low/ratio_high. Ties are excluded and
     counted; skips are ignored."""
