@@ -75,6 +75,7 @@ def main() -> None:
 
     django.setup()
     import torch
+    from django.conf import settings
     from PIL import Image
 
     from annotate.datasets.models import Dataset, Item
@@ -104,7 +105,10 @@ def main() -> None:
                 )
                 for i, k in enumerate(keys)
             )
-            loaded = engine.get_model(args.model, "", device=args.device or None)
+            loaded = engine.get_model(
+                args.model, "", device=args.device or None,
+                cpu_precision=settings.SIEVE_CPU_PRECISION,
+            )  # fmt: skip
             device = str(loaded.device)
             log(f"{args.model} (random weights) on {device}, {torch.get_num_threads()} threads")
 
@@ -164,7 +168,9 @@ def main() -> None:
                 "forward_only_images_per_s": round(forward, 2),
                 "naive_images_per_s": round(naive, 2),
                 "naive_same_precision_images_per_s": round(naive_same, 2),
-                "precision": "bf16" if engine.cpu_bf16() and device == "cpu" else "default",
+                "precision": "bf16"
+                if engine.cpu_bf16(loaded.cpu_precision) and device == "cpu"
+                else "default",
                 "ratio_end_to_end_vs_forward": round(end_to_end / forward, 3),
                 "ratio_end_to_end_vs_naive": round(end_to_end / naive, 2),
             }

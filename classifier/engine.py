@@ -1,14 +1,16 @@
 """The CLIP engine: pure torch/open_clip code, NO Django imports.
 
-Surface (see DESIGN.md "The computations"):
+Surface (see docs/architecture.md "The computations"):
 - `load_model(arch, weights)` / `get_model(...)` (cached once per process),
 - `load_image(path)` (robust decode), `encode_image_batches(...)` (DataLoader with decode
   workers), `encode_texts(...)` (optionally several prompt templates averaged),
-- `zero_shot(...)`, `ensemble(...)`, `score(...)` (top-5 + image/text top probabilities),
+- `score(...)`: zero-shot, the image/weighted/conditional ensembles, top-k,
 - `write_random_checkpoint(path)`: a tiny random model for tests and the offline demo.
 
-Only `classifier.tasks` bridges this module and the ORM; it imports it lazily, so the web tier
-never imports torch.
+Every knob (device, precision, batch size, image limits, hub access) is an argument: the
+caller reads the settings (`classifier.tasks`), this module reads no environment. Only
+`classifier.tasks` bridges this module and the ORM; it imports it lazily, so the web tier never
+imports torch.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 TINY_MODEL = "sieve-tiny"
 DEFAULT_MAX_PIXELS = 89_478_485
+DEFAULT_MAX_ASPECT_RATIO = 20.0
+CPU_PRECISIONS = ("auto", "bf16", "fp32")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 HUB_HOST = ("huggingface.co", 443)
 
@@ -62,23 +66,24 @@ class LoadedModel:
     weights: str
     logit_scale: float
     image_size: int
+    cpu_precision: str = "auto"
 
     @property
     def autocast(self):
         """fp16/bf16 autocast on CUDA; on CPU bf16 where the CPU has native bf16 (AVX512-BF16,
-        AMX: about 3x faster than fp32 for ViT-B-32 here), else fp32. SIEVE_CPU_PRECISION=fp32
+        AMX: about 3x faster than fp32 for ViT-B-32 here), else fp32. cpu_precision="fp32"
         forces fp32 on the CPU."""
         if self.device.type == "cuda":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             return torch.autocast("cuda", dtype=dtype)
-        if self.device.type == "cpu" and cpu_bf16():
+        if self.device.type == "cpu" and cpu_bf16(self.cpu_precision):
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
 
-def cpu_bf16() -> bool:
-    """Whether CPU inference runs in bf16 (SIEVE_CPU_PRECISION: auto | bf16 | fp32)."""
-    choice = os.environ.get("SIEVE_CPU_PRECISION", "auto").lower()
+def cpu_bf16(precision: str = "auto") -> bool:
+    """Whether CPU inference runs in bf16 (precision: auto | bf16 | fp32)."""
+    choice = precision.lower()
     if choice in ("fp32", "float32"):
         return False
     if choice == "bf16":
@@ -111,9 +116,9 @@ def looks_like_path(weights: str) -> bool:
     )
 
 
-def hub_reachable(timeout: float = 1.5) -> bool:
-    """A quick TCP check instead of a minute of hub retries."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+def hub_reachable(*, offline: bool = False, timeout: float = 1.5) -> bool:
+    """A quick TCP check instead of a minute of hub retries (offline: do not even try)."""
+    if offline:
         return False
     try:
         with socket.create_connection(HUB_HOST, timeout=timeout):
@@ -152,12 +157,20 @@ def check_model_spec(arch: str, weights: str) -> None:
         )
 
 
-def load_model(arch: str, weights: str = "", *, device: str | None = None) -> LoadedModel:
+def load_model(
+    arch: str,
+    weights: str = "",
+    *,
+    device: str | None = None,
+    cpu_precision: str = "auto",
+    hub_offline: bool = False,
+) -> LoadedModel:
     """Load `arch` with `weights` (pretrained tag, checkpoint path, or empty = random init)
-    through the real open_clip loader, with `weights_only` unpickling."""
+    through the real open_clip loader, with `weights_only` unpickling. hub_offline: the model
+    hub is not tried (only the local cache may answer)."""
     check_model_spec(arch, weights)
     pretrained = weights or None
-    if weights and not looks_like_path(weights) and not hub_reachable():
+    if weights and not looks_like_path(weights) and not hub_reachable(offline=hub_offline):
         # Only the local cache may answer: fail in milliseconds, not after hub retries.
         os.environ["HF_HUB_OFFLINE"] = "1"
         with contextlib.suppress(Exception):
@@ -192,19 +205,31 @@ def load_model(arch: str, weights: str = "", *, device: str | None = None) -> Lo
         weights=weights,
         logit_scale=float(model.logit_scale.exp().item()),
         image_size=int(image_size),
+        cpu_precision=cpu_precision,
     )
 
 
 _MODELS: dict[tuple[str, str, str | None], LoadedModel] = {}
 
 
-def get_model(arch: str, weights: str = "", *, device: str | None = None) -> LoadedModel:
+def get_model(
+    arch: str,
+    weights: str = "",
+    *,
+    device: str | None = None,
+    cpu_precision: str = "auto",
+    hub_offline: bool = False,
+) -> LoadedModel:
     """`load_model`, once per process (a worker keeps its model between chunks)."""
     key = (arch, weights, device)
     if key not in _MODELS:
         _MODELS.clear()  # one model at a time: GPU memory is the scarce thing
-        _MODELS[key] = load_model(arch, weights, device=device)
-    return _MODELS[key]
+        _MODELS[key] = load_model(
+            arch, weights, device=device, cpu_precision=cpu_precision, hub_offline=hub_offline
+        )
+    loaded = _MODELS[key]
+    loaded.cpu_precision = cpu_precision  # a precision change needs no reload
+    return loaded
 
 
 def write_random_checkpoint(path: Path, *, arch: str = TINY_MODEL, seed: int = 0) -> Path:
@@ -221,14 +246,40 @@ def write_random_checkpoint(path: Path, *, arch: str = TINY_MODEL, seed: int = 0
 # --- images --------------------------------------------------------------------------------
 
 
-def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft: int = 0):
+def image_size_problem(
+    width: int, height: int, *, max_pixels: int, max_aspect_ratio: float
+) -> BadImage | None:
+    """The reason an image of this size is refused before decoding, if any: too many pixels
+    (a decompression bomb), or a shape so elongated that resizing its short side to the
+    model's input size would need gigabytes (1 x 89,000 passes the pixel limit)."""
+    if width * height > max_pixels:
+        return BadImage(
+            "decompression bomb", f"{width}x{height} pixels is over the limit of {max_pixels}"
+        )
+    ratio = max(width, height) / max(1, min(width, height))
+    if ratio > max_aspect_ratio:
+        return BadImage(
+            "extreme aspect ratio",
+            f"{width}x{height} is {ratio:.0f}:1, over the limit of {max_aspect_ratio:g}:1",
+        )
+    return None
+
+
+def load_image(
+    path: str | Path,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
+    draft: int = 0,
+):
     """Decode one image to RGB, or raise BadImage with a reason. Handles EXIF rotation,
     CMYK, 16-bit, palette+alpha and animated images (frame 0); refuses decompression bombs
-    before decoding any pixel. `draft` lets JPEG decode at a reduced scale (>= draft px)."""
+    and extreme aspect ratios before decoding any pixel. `draft` lets JPEG decode at a
+    reduced scale (>= draft px)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            source = Image.open(path)
     except FileNotFoundError:
         raise BadImage("missing file", str(path)) from None
     except Image.DecompressionBombError as exc:
@@ -237,12 +288,14 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft:
         raise BadImage("not an image") from None
     except OSError as exc:
         raise BadImage("unreadable", str(exc)) from None
+    img = source
     try:
         width, height = img.size
-        if width * height > max_pixels:
-            raise BadImage(
-                "decompression bomb", f"{width}x{height} pixels is over the limit of {max_pixels}"
-            )
+        problem = image_size_problem(
+            width, height, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio
+        )
+        if problem is not None:
+            raise problem
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)
         if draft and img.format == "JPEG":
@@ -259,6 +312,8 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft:
         raise BadImage("unreadable", str(exc)) from None
     except Exception as exc:  # any decoder bug is the image's problem, never the run's
         raise BadImage("unreadable", f"{type(exc).__name__}: {exc}") from None
+    finally:
+        source.close()  # the returned image is a converted copy; animated files keep fds open
 
 
 def to_rgb(img):
@@ -278,10 +333,19 @@ def to_rgb(img):
 class _ImageFiles(torch.utils.data.Dataset):
     """Decode + preprocess in DataLoader worker processes; bad images become a marker."""
 
-    def __init__(self, paths: Sequence[str], transform, max_pixels: int, draft: int) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        transform,
+        *,
+        max_pixels: int,
+        max_aspect_ratio: float,
+        draft: int,
+    ) -> None:
         self.paths = paths
         self.transform = transform
         self.max_pixels = max_pixels
+        self.max_aspect_ratio = max_aspect_ratio
         self.draft = draft
 
     def __len__(self) -> int:
@@ -290,19 +354,24 @@ class _ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         path = self.paths[index]
         if not path:
-            return index, None, "no image"
+            return index, None, ("no image", "")
         try:
-            img = load_image(path, max_pixels=self.max_pixels, draft=self.draft)
-            return index, self.transform(img), ""
+            img = load_image(
+                path,
+                max_pixels=self.max_pixels,
+                max_aspect_ratio=self.max_aspect_ratio,
+                draft=self.draft,
+            )
+            return index, self.transform(img), None
         except BadImage as exc:
-            return index, None, exc.reason
+            return index, None, (exc.reason, exc.detail)
         except Exception as exc:  # preprocessing failure: mark, never crash the run
-            return index, None, f"unreadable ({type(exc).__name__})"
+            return index, None, (f"unreadable ({type(exc).__name__})", str(exc)[:300])
 
 
 def _collate(batch):
     good = [(i, t) for i, t, _ in batch if t is not None]
-    bad = [(i, reason) for i, t, reason in batch if t is None]
+    bad = [(i, *problem) for i, t, problem in batch if t is None]
     tensor = torch.stack([t for _, t in good]) if good else None
     return [i for i, _ in good], tensor, bad
 
@@ -315,7 +384,9 @@ def _worker_init(_: int) -> None:
 class ImageBatch:
     positions: list[int]  # indices into `paths` of the encoded images
     embeddings: np.ndarray  # float32 [len(positions), D], L2-normalised
-    failures: list[tuple[int, str]]  # (index into `paths`, reason)
+    # (index into `paths`, reason, detail): `reason` is a short category for counting,
+    # `detail` says exactly what was wrong with this file (may be empty).
+    failures: list[tuple[int, str, str]]
 
 
 def encode_image_batches(
@@ -325,12 +396,21 @@ def encode_image_batches(
     batch_size: int = 64,
     workers: int = 2,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO,
 ) -> Iterator[ImageBatch]:
-    """Encode images batch by batch (the caller may stop between batches)."""
+    """Encode images batch by batch (the caller may stop between batches). An empty path
+    means the item has no usable image ("no image")."""
     if not paths:
         return
+    files = _ImageFiles(
+        list(paths),
+        loaded.preprocess,
+        max_pixels=max_pixels,
+        max_aspect_ratio=max_aspect_ratio,
+        draft=loaded.image_size,
+    )
     loader = torch.utils.data.DataLoader(
-        _ImageFiles(list(paths), loaded.preprocess, max_pixels, loaded.image_size),
+        files,
         batch_size=batch_size,
         num_workers=workers,
         collate_fn=_collate,
@@ -351,11 +431,6 @@ def encode_image_batches(
 
 
 # --- texts ---------------------------------------------------------------------------------
-
-
-def label_prompts(names: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
-    """Each label's prompts, one per template (`{}` = the label name)."""
-    return [[template.format(name) for template in templates] for name in names]
 
 
 def _encode_tokens(model, tokens: torch.Tensor) -> torch.Tensor:
@@ -416,37 +491,21 @@ def encode_texts(
     return torch.stack(out).numpy()
 
 
-# --- the computations (DESIGN.md) ----------------------------------------------------------
+# --- the computations (docs/architecture.md) -----------------------------------------------
+
+ENSEMBLES = ("image", "weighted", "conditional")
 
 
-def zero_shot(features: np.ndarray, label_features: np.ndarray, logit_scale: float) -> np.ndarray:
-    """softmax(s · f·t_k) over the K labels, for each row of `features`."""
-    logits = logit_scale * (
-        torch.as_tensor(features, dtype=torch.float32)
-        @ torch.as_tensor(label_features, dtype=torch.float32).T
-    )
-    return torch.softmax(logits, dim=-1).numpy()
-
-
-def ensemble(
-    p_img: np.ndarray,
-    p_txt: np.ndarray | None = None,
-    *,
-    mode: str = "image",
-    w_img: float = 0.8,
-    w_txt: float = 0.2,
-    tau: float = 0.6,
-) -> np.ndarray:
-    """`image`: P_img; `weighted`: w_img·P_img + w_txt·P_txt; `conditional`: P_img where
-    max P_img >= tau, else the weighted mix."""
-    if mode == "image" or p_txt is None:
-        return p_img
+def _mix(p_img, p_txt, *, mode: str, w_img: float, w_txt: float, tau: float):
+    """The ensembles on probability rows (torch tensors): `weighted` is
+    w_img·P_img + w_txt·P_txt; `conditional` keeps P_img where max P_img >= tau, else takes the
+    weighted mix."""
     mixed = w_img * p_img + w_txt * p_txt
     if mode == "weighted":
         return mixed
     if mode == "conditional":
-        sure = p_img.max(axis=-1, keepdims=True) >= tau
-        return np.where(sure, p_img, mixed)
+        sure = p_img.max(dim=-1, keepdim=True).values >= tau
+        return torch.where(sure, p_img, mixed)
     raise ValueError(f"unknown ensemble {mode!r}")
 
 
@@ -472,8 +531,11 @@ def score(
     k: int = 5,
     block: int = 32768,
 ) -> Scores:
-    """Zero-shot + ensemble + top-k for many items, in blocks (1M x 365 fits in memory).
-    Items without a caption (has_caption False) are scored by the image alone."""
+    """Zero-shot P = softmax(s · f·t_k) over the K labels, the ensemble, then top-k, for many
+    items in blocks (1M x 365 fits in memory). Items without a caption (has_caption False) are
+    scored by the image alone. The one scoring path of GPU chunks and cache re-scoring."""
+    if mode not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble {mode!r}")
     n = len(image_features)
     k = min(k, len(label_features))
     labels = torch.as_tensor(label_features, dtype=torch.float32)
@@ -485,34 +547,24 @@ def score(
     for start in range(0, n, block):
         stop = min(start + block, n)
         img = torch.as_tensor(image_features[start:stop]).float()
-        logits = logit_scale * (img @ labels.T)
+        p_img = torch.softmax(logit_scale * (img @ labels.T), dim=-1)
         if not use_text:
-            # One fused softmax, then top-k: the hot loop of re-scoring a million items.
-            values, indices = torch.topk(torch.softmax(logits, dim=-1), k, dim=-1)
+            # Softmax then top-k: the hot loop of re-scoring a million items.
+            values, indices = torch.topk(p_img, k, dim=-1)
             top_labels[start:stop] = indices.numpy()
             top_probs[start:stop] = values.numpy()
             image_max[start:stop] = values[:, 0].numpy()
             continue
-        p_img = torch.softmax(logits, dim=-1)
         image_max[start:stop] = p_img.max(dim=-1).values.numpy()
-        p = p_img
-        if use_text:
-            cap = torch.as_tensor(caption_features[start:stop]).float()
-            p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
-            mixed = w_img * p_img + w_txt * p_txt
-            if mode == "weighted":
-                p = mixed
-            elif mode == "conditional":
-                sure = p_img.max(dim=-1, keepdim=True).values >= tau
-                p = torch.where(sure, p_img, mixed)
-            else:
-                raise ValueError(f"unknown ensemble {mode!r}")
-            txt_max = p_txt.max(dim=-1).values
-            if has_caption is not None:
-                mask = torch.as_tensor(np.asarray(has_caption[start:stop], bool))
-                p = torch.where(mask[:, None], p, p_img)
-                txt_max = torch.where(mask, txt_max, torch.full_like(txt_max, float("nan")))
-            text_max[start:stop] = txt_max.numpy()
+        cap = torch.as_tensor(caption_features[start:stop]).float()
+        p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
+        p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
+        txt_max = p_txt.max(dim=-1).values
+        if has_caption is not None:
+            mask = torch.as_tensor(np.asarray(has_caption[start:stop], bool))
+            p = torch.where(mask[:, None], p, p_img)
+            txt_max = torch.where(mask, txt_max, torch.full_like(txt_max, float("nan")))
+        text_max[start:stop] = txt_max.numpy()
         values, indices = torch.topk(p, k, dim=-1)
         top_labels[start:stop] = indices.numpy()
         top_probs[start:stop] = values.numpy()

@@ -10,42 +10,119 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.datasets.models import Dataset, Item
+from annotate.errors import Conflict
 from annotate.taxonomies.models import Taxonomy
-from classifier import conf
+from annotate.taxonomies.prompts import TemplateError, template_check
+from classifier import catalog
 from classifier.cache import cache_dir
 from classifier.models import ClassificationRun, Prediction, RunChunk
 
 Status = ClassificationRun.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
 ENSEMBLES = ("image", "weighted", "conditional")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 
 
+def weights_look_like_path(weights: str) -> bool:
+    """A checkpoint path rather than a pretrained tag (tags are plain words: `openai`,
+    `laion2b_s34b_b79k`)."""
+    return (
+        "/" in weights
+        or "\\" in weights
+        or weights.startswith((".", "~"))
+        or weights.lower().endswith(CHECKPOINT_SUFFIXES)
+    )
+
+
+def model_roots() -> list[Path]:
+    return [Path(root).resolve() for root in settings.SIEVE_MODEL_ROOTS]
+
+
+def checkpoint_path(weights: str) -> Path:
+    """The real location of checkpoint `weights`, which must be a file inside one of
+    SIEVE_MODEL_ROOTS once symlinks and `..` are resolved. A relative path is looked up from
+    the current folder, then from each root. Anything else (`/etc/passwd`,
+    `/proc/self/environ`, `../..`) is refused with the same message whether or not it
+    exists, so the answer says nothing about files outside the roots."""
+    roots = model_roots()
+    try:
+        raw = Path(weights).expanduser()
+    except RuntimeError:  # `~someone` without a home folder
+        raw = Path(weights)
+    candidates = [raw] if raw.is_absolute() else [Path.cwd() / raw, *(r / raw for r in roots)]
+    for candidate in candidates:
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):  # missing, symlink loop, NUL byte
+            continue
+        if any(real.is_relative_to(root) for root in roots) and real.is_file():
+            return real
+    raise ValidationError(
+        {
+            "weights": f"Checkpoint not found in the model folders (SIEVE_MODEL_ROOTS): "
+            f"{weights!r}. Put the checkpoint in one of them and give its path."
+        }
+    )
+
+
+def _model_errors(model: str, weights: str) -> dict[str, str]:
+    """Architecture and weights checked against the catalog shipped with Sieve (the web tier
+    cannot import open_clip: see classifier/catalog.py)."""
+    if not model.strip():
+        return {"model": "Give an open_clip architecture, e.g. ViT-B-32."}
+    if model not in catalog.known_architectures():
+        return {
+            "model": f"Unknown architecture {model!r}. Use an open_clip name such as ViT-B-32, "
+            f"ViT-L-14 or sieve-tiny."
+        }
+    if not weights or weights_look_like_path(weights):
+        return {}
+    tags = catalog.pretrained_tags(model)
+    if weights.lower() not in (tag.lower() for tag in tags):
+        known = ", ".join(tags) or "none: give a checkpoint path"
+        return {
+            "weights": f"{weights!r} is not a pretrained tag of {model} (tags: {known}) nor a "
+            f"checkpoint path."
+        }
+    return {}
+
+
 def _check_parameters(
     *, taxonomy: Taxonomy, model: str, weights: str, ensemble: str, w_img: float,
-    w_txt: float, condition_threshold: float,
-) -> None:  # fmt: skip
+    w_txt: float, condition_threshold: float, templates: list[str],
+) -> str:  # fmt: skip
+    """Every parameter of a new run, checked before anything is written; returns the weights
+    to store (a checkpoint's real path)."""
     errors = {}
     if not taxonomy.labels.exists():
         errors["taxonomy"] = f"Taxonomy {taxonomy.name} has no labels."
-    if not model.strip():
-        errors["model"] = "Give an open_clip architecture, e.g. ViT-B-32."
+    errors.update(_model_errors(model, weights))
     if ensemble not in ENSEMBLES:
         errors["ensemble"] = f"Ensemble must be one of {', '.join(ENSEMBLES)}."
     for field, value in (("w_img", w_img), ("w_txt", w_txt), ("tau", condition_threshold)):
         if not 0.0 <= value <= 1.0:
             errors[field] = f"{field} must be between 0 and 1."
-    looks_like_path = "/" in weights or weights.lower().endswith(CHECKPOINT_SUFFIXES)
-    if weights and looks_like_path and not Path(weights).is_file():
-        # The web tier cannot load the model, but it can refuse a path that does not exist.
-        errors["weights"] = f"Checkpoint not found: {weights}"
+    for template in templates:
+        try:
+            template_check(template)
+        except TemplateError as exc:
+            errors["templates"] = str(exc)
+            break
+    if weights and weights_look_like_path(weights) and "weights" not in errors:
+        try:
+            weights = str(checkpoint_path(weights))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)
+    return weights
 
 
 def run_create(
@@ -66,18 +143,16 @@ def run_create(
 ) -> ClassificationRun:
     """Create a run and queue its work (chunks on queue `gpu`, or a re-scoring from the
     embedding cache on queue `default` when the same model already embedded the dataset)."""
-    templates = [t for t in templates if t.strip()]
-    for template in templates:
-        if "{}" not in template:
-            raise ValidationError({"templates": f"Template {template!r} has no {{}}."})
-    _check_parameters(
+    templates = [t.strip() for t in templates if t.strip()]
+    model, weights = model.strip(), weights.strip()
+    weights = _check_parameters(
         taxonomy=taxonomy, model=model, weights=weights, ensemble=ensemble, w_img=w_img,
-        w_txt=w_txt, condition_threshold=condition_threshold,
+        w_txt=w_txt, condition_threshold=condition_threshold, templates=templates,
     )  # fmt: skip
     with transaction.atomic():
         run = ClassificationRun.objects.create(
-            name=name, dataset=dataset, taxonomy=taxonomy, model=model.strip(),
-            weights=weights.strip(), ensemble=ensemble, w_img=w_img, w_txt=w_txt,
+            name=name, dataset=dataset, taxonomy=taxonomy, model=model,
+            weights=weights, ensemble=ensemble, w_img=w_img, w_txt=w_txt,
             condition_threshold=condition_threshold, templates=templates, created_by=created_by,
         )  # fmt: skip
         run_dispatch(run=run, use_cache=use_cache, send=send)
@@ -128,7 +203,7 @@ def run_dispatch(*, run: ClassificationRun, use_cache: bool = True, send: bool =
             transaction.on_commit(lambda: _send_rescore(run.pk))
         return
     run.save()
-    size = max(1, conf.get("SIEVE_CHUNK_SIZE"))
+    size = max(1, settings.SIEVE_CHUNK_SIZE)
     chunks = RunChunk.objects.bulk_create(
         RunChunk(
             run=run,
@@ -192,7 +267,7 @@ def run_cancel(*, run: ClassificationRun) -> ClassificationRun:
 def run_resume(*, run: ClassificationRun) -> ClassificationRun:
     """Re-queue a cancelled or failed run: only chunks that are not done are dispatched."""
     if run.status not in (Status.CANCELLED, Status.FAILED):
-        raise ValidationError(f"Only cancelled or failed runs can be resumed, not {run.status}.")
+        raise Conflict(f"Only cancelled or failed runs can be resumed, not {run.status}.")
     with transaction.atomic():
         run.status, run.error, run.finished = Status.QUEUED, "", None
         run.save(update_fields=["status", "error", "finished"])
@@ -219,7 +294,7 @@ def _requeue(chunks) -> list[tuple[int, str]]:
 def run_sweep(*, run: ClassificationRun | None = None, stale_after: float | None = None) -> int:
     """Re-dispatch running chunks whose worker stopped sending heartbeats (killed, lost).
     A duplicate is harmless: predictions are upserts. Returns how many were re-dispatched."""
-    stale_after = conf.get("SIEVE_CHUNK_STALE_SECONDS") if stale_after is None else stale_after
+    stale_after = settings.SIEVE_CHUNK_STALE_SECONDS if stale_after is None else stale_after
     cutoff = timezone.now() - timezone.timedelta(seconds=stale_after)
     chunks = RunChunk.objects.filter(
         status=RunChunk.Status.RUNNING,
@@ -244,6 +319,15 @@ def run_fail(*, run_id: int, message: str) -> None:
     _revoke(task_ids)
 
 
+def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
+    """An active run becomes succeeded (a cancelled or failed one stays as it is)."""
+    return bool(
+        ClassificationRun.objects.filter(pk=run_id, status__in=ACTIVE).update(
+            status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable, **fields
+        )
+    )
+
+
 def run_finish_if_done(*, run_id: int) -> bool:
     """Mark the run succeeded once every chunk is done (unreadable images do not fail it)."""
     chunks = RunChunk.objects.filter(run_id=run_id)
@@ -253,11 +337,86 @@ def run_finish_if_done(*, run_id: int) -> bool:
     for counts in chunks.values_list("unreadable", flat=True):
         for reason, count in counts.items():
             unreadable[reason] = unreadable.get(reason, 0) + count
-    return bool(
-        ClassificationRun.objects.filter(
-            pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]
-        ).update(status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable)
+    return _run_succeed(run_id=run_id, unreadable=unreadable)
+
+
+def run_rescored(*, run: ClassificationRun, unreadable: dict[str, int], item_count: int) -> bool:
+    """A run scored from the embedding cache has all its predictions: it succeeded."""
+    return _run_succeed(run_id=run.pk, unreadable=unreadable, item_count=item_count)
+
+
+def run_start(*, run: ClassificationRun) -> None:
+    """A worker took up the run: queued -> running, and its start time once."""
+    ClassificationRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(status=Status.RUNNING)
+    ClassificationRun.objects.filter(pk=run.pk, started__isnull=True).update(started=timezone.now())
+
+
+def run_is_active(*, run_id: int) -> bool:
+    """Still queued or running (workers ask between batches: a cancel stops them)."""
+    return ClassificationRun.objects.filter(pk=run_id, status__in=ACTIVE).exists()
+
+
+def run_to_model(*, run: ClassificationRun, send: bool = True) -> None:
+    """A cache re-scoring whose cache no longer covers the dataset (it grew, or the cache was
+    removed): the run is classified on the GPU workers instead."""
+    with transaction.atomic():
+        run.source = ClassificationRun.Source.MODEL
+        ClassificationRun.objects.filter(pk=run.pk).update(source=run.source)
+        run_dispatch(run=run, use_cache=False, send=send)
+
+
+def chunk_start(*, chunk: RunChunk, worker: str) -> None:
+    now = timezone.now()
+    RunChunk.objects.filter(pk=chunk.pk).update(
+        status=RunChunk.Status.RUNNING, worker=worker, heartbeat=now, started=now,
+        attempts=F("attempts") + 1,
+    )  # fmt: skip
+
+
+def chunk_heartbeat(*, chunk: RunChunk, unreadable: dict[str, int]) -> None:
+    """After every batch: the sweep leaves a chunk with a fresh heartbeat alone."""
+    RunChunk.objects.filter(pk=chunk.pk).update(heartbeat=timezone.now(), unreadable=unreadable)
+
+
+def chunk_stop(*, chunk: RunChunk) -> None:
+    """The run was cancelled while the chunk ran."""
+    RunChunk.objects.filter(pk=chunk.pk, status=RunChunk.Status.RUNNING).update(
+        status=RunChunk.Status.CANCELLED
     )
+
+
+def chunk_finish(*, chunk: RunChunk, unreadable: dict[str, int]) -> None:
+    """The chunk is done; the run succeeds when it was the last one. A finished chunk also
+    rescues its run's chunks from dead workers."""
+    RunChunk.objects.filter(pk=chunk.pk).update(
+        status=RunChunk.Status.DONE, finished=timezone.now(), unreadable=unreadable
+    )
+    run_finish_if_done(run_id=chunk.run_id)
+    run_sweep(run=chunk.run)
+
+
+def _failure_status(reason: str) -> str:
+    if reason in ("no image", "missing file"):
+        return Item.Status.MISSING
+    return Item.Status.UNREADABLE
+
+
+def items_mark_failed(*, failures: dict[int, tuple[str, str]]) -> int:
+    """Record on each item why its image could not be classified: {item id: (reason,
+    detail)}. An item already marked unreadable or missing keeps its reason: the import's
+    is the precise one ("empty file", "symbolic link leading outside...", the bomb's size),
+    where a run's may be coarser ("not an image")."""
+    by_outcome: dict[tuple[str, str], list[int]] = {}
+    for item_id, (reason, detail) in failures.items():
+        text = f"{reason}: {detail}" if detail else reason
+        by_outcome.setdefault((_failure_status(reason), text[:500]), []).append(item_id)
+    marked = 0
+    for (status, text), item_ids in by_outcome.items():
+        marked += (
+            Item.objects.filter(pk__in=item_ids, status=Item.Status.OK)
+            .update(status=status, status_reason=text)
+        )  # fmt: skip
+    return marked
 
 
 # --- bulk prediction writes ----------------------------------------------------------------

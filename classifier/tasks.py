@@ -10,34 +10,42 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from django.core.exceptions import ValidationError
 
 from annotate.datasets.models import Item
-from classifier import conf
+from annotate.datasets.paths import PathMissing, UnsafePath, safe_path
 from classifier.cache import cache_dir, cache_load, cache_write
 from classifier.models import ClassificationRun, RunChunk
+from classifier.prompts import run_label_prompts
 from classifier.services import (
     PredictionBlock,
+    checkpoint_path,
+    chunk_finish,
+    chunk_heartbeat,
+    chunk_start,
+    chunk_stop,
     dataset_item_ids,
+    items_mark_failed,
     predictions_replace,
     predictions_write,
-    run_dispatch,
     run_fail,
-    run_finish_if_done,
+    run_is_active,
+    run_rescored,
+    run_start,
     run_sweep,
+    run_to_model,
+    weights_look_like_path,
 )
 
 log = logging.getLogger(__name__)
 Status = ClassificationRun.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
+Failure = tuple[str, str]  # (reason to count by, precise detail for the item)
 
 
 @worker_process_init.connect
@@ -79,37 +87,28 @@ def sweep_runs() -> int:
     return run_sweep()
 
 
-def _image_path(root: str, relative: str) -> str:
-    """Absolute path inside the dataset's image root, or "" (no usable image)."""
+def image_path(root: str, relative: str) -> tuple[str, Failure | None]:
+    """The item's image file, through the same check as the import and the image views
+    (inside the dataset folder and SIEVE_IMAGE_ROOTS, symlinks resolved): (path, None), or
+    ("", why not)."""
     if not relative or not root:
-        return ""
-    base = Path(root).resolve()
-    path = (base / relative).resolve()
-    return str(path) if path.is_relative_to(base) else ""
+        return "", ("no image", "")
+    try:
+        return str(safe_path(relative, base=root, kind="file")), None
+    except PathMissing:
+        return "", ("missing file", "")
+    except UnsafePath:
+        return "", ("unsafe path", "outside the dataset folder or SIEVE_IMAGE_ROOTS")
 
 
 _LABELS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def label_prompts_for(run: ClassificationRun) -> tuple[list[int], list[list[str]]]:
-    """Each label's prompts: its own prompt, else every run template (or the taxonomy's)."""
-    from classifier import engine
-
-    ids, prompts = [], []
-    for label in run.taxonomy.labels.select_related("taxonomy").order_by("position", "key"):
-        ids.append(label.pk)
-        if label.prompt or not run.templates:
-            prompts.append([label.effective_prompt])
-        else:
-            prompts.append(engine.label_prompts([label.name], run.templates)[0])
-    return ids, prompts
 
 
 def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndarray]:
     """Label embeddings, once per worker process per (model, prompts)."""
     from classifier import engine
 
-    ids, prompts = label_prompts_for(run)
+    ids, prompts = run_label_prompts(run)
     key = (loaded.arch, loaded.weights, str(loaded.device), tuple(map(tuple, prompts)))
     if key not in _LABELS:
         _LABELS.clear()
@@ -117,20 +116,26 @@ def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndar
     return np.array(ids, np.int64), _LABELS[key][1]
 
 
-def _mark_running(run: ClassificationRun, now) -> None:
-    ClassificationRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(status=Status.RUNNING)
-    ClassificationRun.objects.filter(pk=run.pk, started__isnull=True).update(started=now)
-
-
 def _load(run: ClassificationRun, device: str | None):
+    """The run's model, or None once the run has failed with the reason. A checkpoint path is
+    checked again here (same check as at creation): the file may have changed since."""
     from classifier import engine
 
     try:
-        return engine.get_model(run.model, run.weights, device=device)
+        weights = run.weights
+        if weights and weights_look_like_path(weights):
+            weights = str(checkpoint_path(weights))
+        return engine.get_model(
+            run.model, weights, device=device, cpu_precision=settings.SIEVE_CPU_PRECISION,
+            hub_offline=settings.HF_HUB_OFFLINE,
+        )  # fmt: skip
+    except ValidationError as exc:
+        message = "; ".join(exc.messages)
     except engine.EngineError as exc:
-        log.warning("run %s failed: %s", run.pk, exc)
-        run_fail(run_id=run.pk, message=str(exc))
-        return None
+        message = str(exc)
+    log.warning("run %s failed: %s", run.pk, message)
+    run_fail(run_id=run.pk, message=message)
+    return None
 
 
 def chunk_process(*, chunk_id: int, worker: str = "") -> str:
@@ -146,13 +151,9 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
     run = chunk.run
     if run.status not in ACTIVE:
         return "skipped"
-    now = timezone.now()
-    RunChunk.objects.filter(pk=chunk.pk).update(
-        status=RunChunk.Status.RUNNING, worker=worker, heartbeat=now, started=now,
-        attempts=F("attempts") + 1,
-    )  # fmt: skip
-    _mark_running(run, now)
-    loaded = _load(run, conf.get("SIEVE_DEVICE") or None)
+    chunk_start(chunk=chunk, worker=worker)
+    run_start(run=run)
+    loaded = _load(run, settings.SIEVE_DEVICE or None)
     if loaded is None:
         return "failed"
     label_ids, label_features = _label_features(loaded, run)
@@ -165,7 +166,9 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
         .values_list("id", "image_path", "caption")
     )
     ids = np.array([row[0] for row in items], np.int64)
-    paths = [_image_path(run.dataset.image_root, row[1]) for row in items]
+    located = [image_path(run.dataset.image_root, row[1]) for row in items]
+    paths = [path for path, _ in located]
+    refused = {position: why for position, (_, why) in enumerate(located) if why is not None}
     captions = [(row[2] or "").strip() for row in items]
     has_caption = np.array([bool(c) for c in captions], bool)
     dim = label_features.shape[1]
@@ -174,26 +177,23 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
         caption_features[has_caption] = engine.encode_texts(loaded, [c for c in captions if c])
 
     unreadable: dict[str, int] = {}
-    failed_ids: list[int] = []
-    failed_reasons: list[str] = []
+    failures: dict[int, Failure] = {}
     done_ids: list[np.ndarray] = []
     done_embeddings: list[np.ndarray] = []
     for batch in engine.encode_image_batches(
         loaded,
         paths,
-        batch_size=conf.get("SIEVE_BATCH_SIZE"),
-        workers=conf.get("SIEVE_DECODE_WORKERS"),
+        batch_size=settings.SIEVE_BATCH_SIZE,
+        workers=settings.SIEVE_DECODE_WORKERS,
         max_pixels=settings.SIEVE_MAX_IMAGE_PIXELS,
+        max_aspect_ratio=settings.SIEVE_MAX_ASPECT_RATIO,
     ):
-        status = ClassificationRun.objects.filter(pk=run.pk).values_list("status", flat=True)
-        if status.first() not in ACTIVE:
-            RunChunk.objects.filter(pk=chunk.pk, status=RunChunk.Status.RUNNING).update(
-                status=RunChunk.Status.CANCELLED
-            )
+        if not run_is_active(run_id=run.pk):
+            chunk_stop(chunk=chunk)
             return "stopped"
-        for position, reason in batch.failures:
-            failed_ids.append(int(ids[position]))
-            failed_reasons.append(reason)
+        for position, reason, detail in batch.failures:
+            reason, detail = refused.get(position, (reason, detail))
+            failures[int(ids[position])] = (reason, detail)
             unreadable[reason] = unreadable.get(reason, 0) + 1
         if batch.positions:
             pos = np.array(batch.positions)
@@ -215,7 +215,7 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
             )  # fmt: skip
             done_ids.append(ids[pos])
             done_embeddings.append(batch.embeddings)
-        RunChunk.objects.filter(pk=chunk.pk).update(heartbeat=timezone.now(), unreadable=unreadable)
+        chunk_heartbeat(chunk=chunk, unreadable=unreadable)
 
     embedded = np.concatenate(done_ids) if done_ids else np.zeros(0, np.int64)
     rows = np.searchsorted(ids, embedded)
@@ -225,34 +225,22 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
         image=np.concatenate(done_embeddings) if done_embeddings else np.zeros((0, dim)),
         caption=caption_features[rows],
         has_caption=has_caption[rows],
-        failed_ids=np.array(failed_ids, np.int64),
-        failed_reasons=failed_reasons,
+        failed_ids=np.fromiter(failures, np.int64, len(failures)),
+        failed_reasons=[reason for reason, _ in failures.values()],
     )
-    _mark_items(dict(zip(failed_ids, failed_reasons, strict=True)))
-    RunChunk.objects.filter(pk=chunk.pk).update(
-        status=RunChunk.Status.DONE, finished=timezone.now(), unreadable=unreadable
-    )
-    run_finish_if_done(run_id=run.pk)
-    run_sweep(run=run)  # a finished chunk also rescues its run's chunks from dead workers
+    items_mark_failed(failures=failures)
+    chunk_finish(chunk=chunk, unreadable=unreadable)
     return "done"
 
 
-def _mark_items(failures: dict[int, str]) -> None:
-    """Record why an image could not be classified on the item itself."""
-    by_reason: dict[str, list[int]] = {}
-    for item_id, reason in failures.items():
-        by_reason.setdefault(reason, []).append(item_id)
-    for reason, item_ids in by_reason.items():
-        status = Item.Status.MISSING if reason == "no image" else Item.Status.UNREADABLE
-        Item.objects.filter(pk__in=item_ids).update(status=status, status_reason=reason[:500])
-
-
-def run_rescore(*, run_id: int, send: bool = True) -> str:
+def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) -> str:
     """Score a run from the embedding cache: no image is opened, no GPU is needed; the
-    predictions are bulk loaded (COPY on PostgreSQL)."""
+    predictions are bulk loaded (COPY on PostgreSQL). `timings`, when given, receives the
+    seconds of each phase."""
     from classifier import engine
 
-    timings, clock = {}, time.perf_counter()
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal clock
@@ -263,7 +251,7 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
     if run is None or run.status not in ACTIVE:
         return "skipped"
-    _mark_running(run, timezone.now())
+    run_start(run=run)
     item_ids = dataset_item_ids(run.dataset_id)
     lap("ids")
     use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
@@ -273,12 +261,7 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     )
     if cached is None or not cached.covers(item_ids):
         # The dataset grew (or the cache was removed): classify it on the GPU workers instead.
-        with transaction.atomic():
-            ClassificationRun.objects.filter(pk=run.pk).update(
-                source=ClassificationRun.Source.MODEL
-            )
-            run.source = ClassificationRun.Source.MODEL
-            run_dispatch(run=run, use_cache=False, send=send)
+        run_to_model(run=run, send=send)
         return "dispatched"
     lap("load")
     loaded = _load(run, "cpu")
@@ -303,7 +286,7 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
     for item_id, reason in cached.failures.items():
         if item_id in wanted:
             unreadable[reason] = unreadable.get(reason, 0) + 1
-    if not ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).exists():
+    if not run_is_active(run_id=run.pk):
         return "stopped"  # cancelled meanwhile
 
     def score(part: slice) -> PredictionBlock:
@@ -331,14 +314,6 @@ def run_rescore(*, run_id: int, send: bool = True) -> str:
 
     predictions_replace(run_id=run.pk, blocks=blocks())
     lap("score+write")
-    ClassificationRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
-        status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable,
-        item_count=len(item_ids),
-    )  # fmt: skip
-    LAST_RESCORE_TIMINGS.clear()
-    LAST_RESCORE_TIMINGS.update(timings, items=len(ids), labels=len(label_ids))
-    log.info("re-scored run %s from the cache: %s", run.pk, LAST_RESCORE_TIMINGS)
+    run_rescored(run=run, unreadable=unreadable, item_count=len(item_ids))
+    log.info("re-scored run %s (%s items) from the cache: %s", run.pk, len(ids), timings)
     return "done"
-
-
-LAST_RESCORE_TIMINGS: dict = {}  # seconds per phase of the last re-scoring (benchmarks)

@@ -26,13 +26,23 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
 
 
+def session_models(tmp_path_factory) -> Path:
+    """The session's checkpoint folder (the tiny checkpoint is written there once)."""
+    return (tmp_path_factory.getbasetemp() / "models").resolve()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path: Path) -> None:
-    """Every test gets its own image root and media folder."""
+def _isolated_storage(settings, tmp_path: Path, tmp_path_factory) -> None:
+    """Every test gets its own image root and media folder; checkpoints load from its media
+    models folder (the default root) and the session's checkpoint folder."""
     images = tmp_path / "images"
     images.mkdir()
     settings.SIEVE_IMAGE_ROOTS = [images.resolve()]
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SIEVE_MODEL_ROOTS = [
+        (tmp_path / "media" / "models").resolve(),
+        session_models(tmp_path_factory),
+    ]
 
 
 @pytest.fixture
@@ -106,6 +116,7 @@ def child_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=test_database_url(),
         SIEVE_IMAGE_ROOTS=",".join(str(p) for p in django_settings.SIEVE_IMAGE_ROOTS),
         SIEVE_MEDIA_ROOT=str(django_settings.MEDIA_ROOT),
+        SIEVE_MODEL_ROOTS=",".join(str(p) for p in django_settings.SIEVE_MODEL_ROOTS),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

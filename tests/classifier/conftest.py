@@ -9,15 +9,17 @@ from PIL import Image
 
 from annotate.datasets.models import Dataset, Item
 from annotate.taxonomies.models import Label, Taxonomy
+from tests.conftest import session_models
 
 LABELS = ["bakery shop", "beach", "forest path", "kitchen", "street"]
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
+    """In the session's checkpoint folder, one of SIEVE_MODEL_ROOTS in every test."""
     from classifier.engine import write_random_checkpoint
 
-    return write_random_checkpoint(tmp_path_factory.mktemp("weights") / "sieve-tiny.pt")
+    return write_random_checkpoint(session_models(tmp_path_factory) / "sieve-tiny.pt")
 
 
 def make_taxonomy(name: str, labels: list[str]) -> Taxonomy:

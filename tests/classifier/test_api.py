@@ -56,10 +56,11 @@ def test_label_distribution(imported_run, lee) -> None:
     assert [(r["name"], r["count"]) for r in rows] == [("beach", 7), ("kitchen", 3)]
 
 
-def test_only_admins_start_and_cancel(dataset, taxonomy, ada, lee, otto, tmp_path) -> None:
+def test_only_admins_start_and_cancel(dataset, taxonomy, ada, lee, otto, settings) -> None:
     # Not a transactional test: on_commit never fires, so nothing reaches the broker.
     Item.objects.create(dataset=dataset, external_id="a.jpg", image_path="a.jpg")
-    checkpoint = tmp_path / "w.pt"
+    checkpoint = settings.SIEVE_MODEL_ROOTS[0] / "w.pt"  # checkpoints load only from there
+    checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"x")
     payload = {"dataset": dataset.pk, "taxonomy": taxonomy.name, "model": "sieve-tiny",
                "weights": str(checkpoint), "ensemble": "weighted"}  # fmt: skip

@@ -16,7 +16,7 @@ from classifier import engine
 pytestmark = pytest.mark.torch
 
 
-# --- the computations, checked by hand -----------------------------------------------------
+# --- the computations, checked by hand through score(), the code production runs -----------
 # Labels t1 = (1, 0), t2 = (0, 1); image e = (1, 0); caption c = (0, 1); s = ln 3, so
 # P_img = softmax(ln3, 0) = (3/4, 1/4) and P_txt = (1/4, 3/4).
 LABELS = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
@@ -25,26 +25,53 @@ CAPTION = np.array([[0.0, 1.0]], np.float32)
 S = math.log(3)
 
 
+def scored(mode: str, **kw) -> list[float]:
+    """P over (t1, t2) for the example, from the top-k that score() returns."""
+    scores = engine.score(IMAGE, LABELS, S, caption_features=CAPTION, mode=mode, **kw)
+    p = np.zeros(2)
+    p[scores.top_labels[0]] = scores.top_probs[0]
+    return p.tolist()
+
+
 def test_zero_shot_uses_the_given_logit_scale() -> None:
-    np.testing.assert_allclose(engine.zero_shot(IMAGE, LABELS, S), [[0.75, 0.25]], atol=1e-6)
-    np.testing.assert_allclose(engine.zero_shot(CAPTION, LABELS, S), [[0.25, 0.75]], atol=1e-6)
+    assert scored("image") == pytest.approx([0.75, 0.25], abs=1e-6)
+    assert engine.score(CAPTION, LABELS, S).top_probs[0].tolist() == pytest.approx([0.75, 0.25])
+    assert engine.score(CAPTION, LABELS, S).top_labels[0].tolist() == [1, 0]  # t2 first
 
 
-def test_ensembles_by_hand() -> None:
-    p_img, p_txt = engine.zero_shot(IMAGE, LABELS, S), engine.zero_shot(CAPTION, LABELS, S)
-    np.testing.assert_allclose(engine.ensemble(p_img, p_txt, mode="image"), [[0.75, 0.25]])
+def test_weighted_ensemble_by_hand() -> None:
     # 0.8 * (3/4, 1/4) + 0.2 * (1/4, 3/4) = (0.65, 0.35)
-    np.testing.assert_allclose(
-        engine.ensemble(p_img, p_txt, mode="weighted"), [[0.65, 0.35]], atol=1e-6
+    assert scored("weighted") == pytest.approx([0.65, 0.35], abs=1e-6)
+    assert scored("weighted", w_img=0.5, w_txt=0.5) == pytest.approx([0.5, 0.5], abs=1e-6)
+    # 0.2 * (3/4, 1/4) + 0.8 * (1/4, 3/4) = (0.35, 0.65): the caption wins
+    assert scored("weighted", w_img=0.2, w_txt=0.8) == pytest.approx([0.35, 0.65], abs=1e-6)
+
+
+def test_conditional_ensemble_by_hand() -> None:
+    # max P_img = 0.75 >= tau 0.6: P_img alone
+    assert scored("conditional") == pytest.approx([0.75, 0.25], abs=1e-6)
+    assert scored("conditional", tau=0.75) == pytest.approx([0.75, 0.25], abs=1e-6)  # >= tau
+    # tau 0.8 > 0.75: the weighted mix
+    assert scored("conditional", tau=0.8) == pytest.approx([0.65, 0.35], abs=1e-6)
+    assert scored("conditional", tau=0.8, w_img=0.2, w_txt=0.8) == pytest.approx(
+        [0.35, 0.65], abs=1e-6
     )
-    np.testing.assert_allclose(
-        engine.ensemble(p_img, p_txt, mode="weighted", w_img=0.5, w_txt=0.5), [[0.5, 0.5]]
-    )
-    # max P_img = 0.75 >= 0.6: P_img; with tau 0.8 it falls back to the weighted mix.
-    np.testing.assert_allclose(engine.ensemble(p_img, p_txt, mode="conditional"), [[0.75, 0.25]])
-    np.testing.assert_allclose(
-        engine.ensemble(p_img, p_txt, mode="conditional", tau=0.8), [[0.65, 0.35]], atol=1e-6
-    )
+
+
+def test_ensembles_per_item_in_one_call() -> None:
+    """Two items: one sure image (P_img = (3/4, 1/4)), one unsure (e = (0.6, 0.8) gives P_img
+    = softmax(0.6 ln3, 0.8 ln3) = (1, 3^0.2) / (1 + 3^0.2)); the conditional ensemble keeps
+    the first and mixes the second."""
+    images = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)
+    captions = np.repeat(CAPTION, 2, axis=0)
+    p_unsure = np.array([1.0, 3**0.2]) / (1 + 3**0.2)
+    mixed = 0.8 * p_unsure + 0.2 * np.array([0.25, 0.75])
+    scores = engine.score(images, LABELS, S, caption_features=captions, mode="conditional")
+    assert scores.top_labels.tolist() == [[0, 1], [1, 0]]
+    np.testing.assert_allclose(scores.top_probs[0], [0.75, 0.25], atol=1e-6)
+    np.testing.assert_allclose(scores.top_probs[1], sorted(mixed, reverse=True), atol=1e-6)
+    np.testing.assert_allclose(scores.image_max, [0.75, p_unsure.max()], atol=1e-6)
+    np.testing.assert_allclose(scores.text_max, [0.75, 0.75], atol=1e-6)
 
 
 def test_score_top_k_and_missing_captions() -> None:
@@ -58,10 +85,8 @@ def test_score_top_k_and_missing_captions() -> None:
     np.testing.assert_allclose(scores.top_probs, [[0.65, 0.35], [0.75, 0.25]], atol=1e-6)
     np.testing.assert_allclose(scores.image_max, [0.75, 0.75], atol=1e-6)
     assert scores.text_max[0] == pytest.approx(0.75) and np.isnan(scores.text_max[1])
-    # weights that make the caption win flip the prediction
-    flipped = engine.score(IMAGE, LABELS, S, caption_features=CAPTION, mode="weighted",
-                           w_img=0.2, w_txt=0.8)  # fmt: skip
-    assert flipped.top_labels[0, 0] == 1 and flipped.top_probs[0, 0] == pytest.approx(0.65)
+    with pytest.raises(ValueError, match="unknown ensemble"):
+        engine.score(IMAGE, LABELS, S, caption_features=CAPTION, mode="average")
 
 
 def test_one_label_gives_probability_one() -> None:
@@ -96,7 +121,6 @@ def test_templates_are_averaged_in_embedding_space(tiny) -> None:
     expected = single.mean(axis=0)
     np.testing.assert_allclose(averaged[0], expected / np.linalg.norm(expected), atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(single, axis=1), [1, 1], atol=1e-5)
-    assert engine.label_prompts(["beach"], ["a {}", "the {}."]) == [["a beach", "the beach."]]
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:
@@ -119,11 +143,10 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_hub_tag_offline_fails_fast(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
     started = time.monotonic()
     with pytest.raises(engine.WeightsUnavailable, match="--weights /path/to/checkpoint.pt"):
-        engine.load_model("ViT-B-32", "openai")
+        engine.load_model("ViT-B-32", "openai", hub_offline=True)
     assert time.monotonic() - started < 10
 
 
@@ -158,6 +181,7 @@ def images(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "junk.jpg").write_bytes(b"\x00garbage" * 20)
     out["junk"] = str(tmp_path / "junk.jpg")
     out["bomb"] = save(Image.new("L", (3000, 3000)), tmp_path / "bomb.png", "PNG")
+    out["strip"] = save(Image.new("L", (1, 500)), tmp_path / "strip.png", "PNG")
     out["missing"] = str(tmp_path / "missing.jpg")
     return out
 
@@ -176,23 +200,39 @@ def test_load_image_handles_odd_but_valid_images(images) -> None:
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [("truncated", "truncated"), ("junk", "not an image"), ("bomb", "decompression bomb"),
-     ("missing", "missing file")],
+     ("missing", "missing file"), ("strip", "extreme aspect ratio")],
 )  # fmt: skip
 def test_load_image_refuses_with_a_reason(images, kind, reason) -> None:
     with pytest.raises(engine.BadImage) as info:
-        engine.load_image(images[kind], max_pixels=1_000_000)
+        engine.load_image(images[kind], max_pixels=1_000_000, max_aspect_ratio=20)
     assert info.value.reason == reason
 
 
+def test_aspect_ratio_limit_is_an_argument(images) -> None:
+    with pytest.raises(engine.BadImage) as info:
+        engine.load_image(images["strip"], max_aspect_ratio=499)
+    assert info.value.detail == "1x500 is 500:1, over the limit of 499:1"
+    assert engine.load_image(images["strip"], max_aspect_ratio=500).size == (1, 500)
+    assert engine.load_image(images["ok"], max_aspect_ratio=2).size == (40, 20)  # 2:1 exactly
+
+
 def test_encode_batches_mark_bad_images_and_go_on(tiny, images) -> None:
-    paths = [images[k] for k in ("ok", "junk", "cmyk", "truncated", "bomb", "16bit")] + [""]
+    kinds = ("ok", "junk", "cmyk", "truncated", "bomb", "16bit", "strip")
+    paths = [images[k] for k in kinds] + [""]
     batches = list(
-        engine.encode_image_batches(tiny, paths, batch_size=3, workers=2, max_pixels=1_000_000)
+        engine.encode_image_batches(
+            tiny, paths, batch_size=3, workers=2, max_pixels=1_000_000, max_aspect_ratio=20
+        )
     )
     positions = [p for b in batches for p in b.positions]
-    failures = dict(f for b in batches for f in b.failures)
+    failures = {index: reason for b in batches for index, reason, _ in b.failures}
     assert sorted(positions) == [0, 2, 5]
-    assert failures == {1: "not an image", 3: "truncated", 4: "decompression bomb", 6: "no image"}
+    assert failures == {
+        1: "not an image", 3: "truncated", 4: "decompression bomb", 6: "extreme aspect ratio",
+        7: "no image",
+    }  # fmt: skip
+    details = {index: detail for b in batches for index, _, detail in b.failures}
+    assert details[4] == "3000x3000 pixels is over the limit of 1000000"
     embeddings = np.concatenate([b.embeddings for b in batches if b.positions])
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1, atol=1e-5)
 
@@ -202,7 +242,7 @@ def test_cpu_bf16_embeddings_agree_with_fp32(tiny, images, monkeypatch) -> None:
     paths = [images["ok"], images["cmyk"], images["16bit"]]
 
     def embed(precision: str) -> np.ndarray:
-        monkeypatch.setenv("SIEVE_CPU_PRECISION", precision)
+        monkeypatch.setattr(tiny, "cpu_precision", precision)
         batches = engine.encode_image_batches(tiny, paths, batch_size=3, workers=0)
         return np.concatenate([b.embeddings for b in batches])
 

@@ -12,12 +12,21 @@ import torch
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from PIL import Image
 
-from annotate.datasets.models import Item
+from annotate.datasets.importers import dataset_import
+from annotate.datasets.models import Dataset, Item
 from classifier.models import ClassificationRun, Prediction, RunChunk
 from classifier.services import run_cancel, run_create, run_resume, run_sweep
 from classifier.tasks import chunk_process
-from tests.classifier.conftest import LABELS, add_file_item, add_items, make_taxonomy
+from tests.classifier.conftest import (
+    LABELS,
+    add_file_item,
+    add_items,
+    jpeg_bytes,
+    make_taxonomy,
+)
+from tests.datasets.conftest import bomb_png_bytes
 
 pytestmark = pytest.mark.torch
 
@@ -65,15 +74,20 @@ def test_one_label_and_empty_dataset(dataset, tiny_checkpoint) -> None:
     assert list(probs) == [pytest.approx(1.0)] * 3
 
 
-def test_bad_model_specs(dataset, taxonomy, tiny_checkpoint, tmp_path) -> None:
+def test_bad_model_specs(dataset, taxonomy, tiny_checkpoint, tmp_path, settings) -> None:
     add_items(dataset, 2)
     with pytest.raises(CommandError, match="Unknown architecture"):
         classify("--taxonomy", taxonomy.name, "--model", "ViT-Z-99")
     with pytest.raises(CommandError, match="Checkpoint not found"):
         classify("--taxonomy", taxonomy.name, "--model", "sieve-tiny", "--weights",
                  str(tmp_path / "nope.pt"))  # fmt: skip
+    outside = tmp_path / "elsewhere.pt"
+    shutil.copy(tiny_checkpoint, outside)
+    with pytest.raises(CommandError, match="SIEVE_MODEL_ROOTS"):
+        classify("--taxonomy", taxonomy.name, *tiny(outside))
     assert not ClassificationRun.objects.exists()  # refused before creating a run
-    bad = tmp_path / "bad.pt"
+    bad = Path(settings.MEDIA_ROOT) / "models" / "bad.pt"
+    bad.parent.mkdir(parents=True)
     torch.save({"not": "a clip"}, bad)
     with pytest.raises(CommandError, match="state dict"):
         classify("--taxonomy", taxonomy.name, *tiny(bad))
@@ -81,8 +95,10 @@ def test_bad_model_specs(dataset, taxonomy, tiny_checkpoint, tmp_path) -> None:
     assert run.status == "failed" and "state dict" in run.error
 
 
-def test_hub_weights_offline_fail_the_run_at_once(dataset, taxonomy, monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_hub_weights_offline_fail_the_run_at_once(
+    dataset, taxonomy, monkeypatch, tmp_path, settings
+) -> None:
+    settings.HF_HUB_OFFLINE = True
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     add_items(dataset, 2)
     with pytest.raises(CommandError, match="--weights /path/to/checkpoint.pt"):
@@ -247,3 +263,89 @@ def test_beat_sweeps_dead_chunks_of_every_active_run(
     with django_capture_on_commit_callbacks(execute=False):
         assert sweep_runs() == 2
     assert not RunChunk.objects.filter(status="running").exists()
+
+
+def test_a_run_keeps_the_imports_precise_reasons(dataset, taxonomy, tiny_checkpoint) -> None:
+    """The import says exactly what is wrong with a file; a run's coarser reason does not
+    replace it. A file that breaks after the import gets the run's reason, with its detail."""
+    root = Path(dataset.image_root)
+    add_items(dataset, 2)
+    (root / "zero.jpg").write_bytes(b"")
+    outside = root.parent.parent / "elsewhere.jpg"  # outside every image root
+    outside.write_bytes(jpeg_bytes(5))
+    (root / "link.jpg").symlink_to(outside)
+    (root / "bomb.png").write_bytes(bomb_png_bytes())
+    Image.new("L", (1, 500)).save(root / "strip.png")
+    Image.new("RGB", (30, 30)).save(root / "later.png")
+    dataset_import(name="demo", folder=root)
+    imported = dict(Item.objects.values_list("external_id", "status_reason"))
+    assert imported["zero.jpg"] == "empty file"
+    assert imported["strip.png"].startswith("extreme aspect ratio: 1x500 is 500:1")
+    (root / "later.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")  # broken after the import
+
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    run = ClassificationRun.objects.get(pk=summary["run"])
+    assert run.status == "succeeded" and summary["predicted"] == 2
+    assert run.unreadable == {  # counted by coarse reason
+        "unreadable": 1, "unsafe path": 1, "decompression bomb": 1, "extreme aspect ratio": 1,
+        "not an image": 1,
+    }  # fmt: skip
+    after = {i.external_id: (i.status, i.status_reason) for i in Item.objects.all()}
+    for name in ("zero.jpg", "link.jpg", "bomb.png", "strip.png"):
+        assert after[name] == ("unreadable", imported[name]), name
+    assert after["later.png"][0] == "unreadable"
+    assert after["later.png"][1].startswith("unreadable: ")  # the decoder's own words follow
+
+
+def test_the_worker_reads_images_only_through_the_safe_path_check(
+    dataset, taxonomy, tiny_checkpoint, image_root, tmp_path
+) -> None:
+    """The same check as the import and the image views: inside the dataset folder and
+    SIEVE_IMAGE_ROOTS, symlinks resolved. A tampered image_path is never read."""
+    add_items(dataset, 1)
+    secret = image_root / "secret.jpg"  # inside the roots, outside the dataset
+    secret.write_bytes(jpeg_bytes(7))
+    (Path(dataset.image_root) / "inner-link.jpg").symlink_to(secret)
+    for path in ("../secret.jpg", str(secret), "inner-link.jpg"):
+        Item.objects.create(dataset=dataset, external_id=path, image_path=path)
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    run = ClassificationRun.objects.get(pk=summary["run"])
+    assert summary["predicted"] == 1 and run.unreadable == {"unsafe path": 3}
+    assert set(
+        Item.objects.filter(status="unreadable").values_list("status_reason", flat=True)
+    ) == {"unsafe path: outside the dataset folder or SIEVE_IMAGE_ROOTS"}
+    # A dataset folder outside SIEVE_IMAGE_ROOTS: nothing is read from it.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "img00000.jpg").write_bytes(jpeg_bytes(0))
+    Dataset.objects.filter(pk=dataset.pk).update(image_root=str(elsewhere))
+    Item.objects.update(status="ok", status_reason="")
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint), "--no-cache")
+    assert summary["predicted"] == 0
+
+
+def test_undecodable_file_name_is_classified(dataset, taxonomy, tiny_checkpoint) -> None:
+    root = Path(dataset.image_root)
+    raw = os.fsencode(root) + b"/latin1-\xff\xe9-name.jpg"
+    with open(raw, "wb") as fh:
+        fh.write(jpeg_bytes(3))
+    dataset_import(name="demo", folder=root)
+    item = Item.objects.get()
+    assert item.external_id == "latin1-\\xff\\xe9-name.jpg" and item.status == "ok"
+    summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
+    assert summary["predicted"] == 1 and Prediction.objects.get().item == item
+
+
+def test_the_worker_checks_the_checkpoint_path_again(
+    dataset, taxonomy, tiny_checkpoint, tmp_path
+) -> None:
+    """A run row whose checkpoint left the model roots since it was created (or was written
+    around run_create) fails with the reason; the file is never loaded."""
+    add_items(dataset, 2)
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(tiny_checkpoint), send=False)  # fmt: skip
+    ClassificationRun.objects.filter(pk=run.pk).update(weights="/proc/self/environ")
+    assert chunk_process(chunk_id=run.chunks.get().pk) == "failed"
+    run.refresh_from_db()
+    assert run.status == "failed" and "SIEVE_MODEL_ROOTS" in run.error
+    assert not Prediction.objects.exists()
