@@ -19,9 +19,10 @@ import contextlib
 import os
 import socket
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import open_clip
@@ -32,7 +33,6 @@ CONFIG_DIR = Path(__file__).resolve().parent / "model_configs"
 TINY_MODEL = "sieve-tiny"
 DEFAULT_MAX_PIXELS = 89_478_485
 DEFAULT_MAX_ASPECT_RATIO = 20.0
-CPU_PRECISIONS = ("auto", "bf16", "fp32")
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz")
 HUB_HOST = ("huggingface.co", 443)
 
@@ -58,9 +58,9 @@ class BadImage(Exception):
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
-    preprocess: object
-    tokenizer: object
+    model: Any  # an open_clip CLIP model (encode_image, encode_text, transformer, ...)
+    preprocess: Callable[[Image.Image], torch.Tensor]
+    tokenizer: Callable[[Sequence[str]], torch.Tensor]
     device: torch.device
     arch: str
     weights: str
@@ -288,7 +288,7 @@ def load_image(
         raise BadImage("not an image") from None
     except OSError as exc:
         raise BadImage("unreadable", str(exc)) from None
-    img = source
+    img: Image.Image = source
     try:
         width, height = img.size
         problem = image_size_problem(
@@ -539,16 +539,16 @@ def score(
     n = len(image_features)
     k = min(k, len(label_features))
     labels = torch.as_tensor(label_features, dtype=torch.float32)
-    use_text = caption_features is not None and mode != "image"
+    captions = caption_features if mode != "image" else None
     top_labels = np.empty((n, k), np.int64)
     top_probs = np.empty((n, k), np.float32)
     image_max = np.empty(n, np.float32)
-    text_max = np.full(n, np.nan, np.float32) if use_text else None
+    text_max = np.full(n, np.nan, np.float32)
     for start in range(0, n, block):
         stop = min(start + block, n)
         img = torch.as_tensor(image_features[start:stop]).float()
         p_img = torch.softmax(logit_scale * (img @ labels.T), dim=-1)
-        if not use_text:
+        if captions is None:
             # Softmax then top-k: the hot loop of re-scoring a million items.
             values, indices = torch.topk(p_img, k, dim=-1)
             top_labels[start:stop] = indices.numpy()
@@ -556,7 +556,7 @@ def score(
             image_max[start:stop] = values[:, 0].numpy()
             continue
         image_max[start:stop] = p_img.max(dim=-1).values.numpy()
-        cap = torch.as_tensor(caption_features[start:stop]).float()
+        cap = torch.as_tensor(captions[start:stop]).float()
         p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
         p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
         txt_max = p_txt.max(dim=-1).values
@@ -568,4 +568,4 @@ def score(
         values, indices = torch.topk(p, k, dim=-1)
         top_labels[start:stop] = indices.numpy()
         top_probs[start:stop] = values.numpy()
-    return Scores(top_labels, top_probs, image_max, text_max)
+    return Scores(top_labels, top_probs, image_max, text_max if captions is not None else None)

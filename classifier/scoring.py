@@ -1,5 +1,5 @@
 """Read-side computations on a run's predictions, shared by the API, the run page and the
-commands (DESIGN.md "Coverage table")."""
+commands (docs/architecture.md "Coverage table")."""
 
 from django.db.models import Count, Q
 

@@ -3,7 +3,7 @@
 Used by `manage.py import_dataset`, the admin console and the tests: one function,
 `dataset_import`, several front doors.
 
-Formats (DESIGN.md): images anywhere under FOLDER (external id = the path relative to FOLDER,
+Formats (README, "Datasets"): images under FOLDER (external id = the path relative to FOLDER,
 with `/` separators); captions from a CSV (`filename,caption`), a JSONL
 (`{"filename": ..., "caption": ...}`) or, without a captions file, sidecar `.txt` files with the
 image's stem next to the image (the InstaCities1M layout).

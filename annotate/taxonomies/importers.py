@@ -1,6 +1,6 @@
 """Taxonomy import: Places format, a plain list or a `name,prompt` CSV, as one transaction.
 
-Formats (DESIGN.md), chosen from the first non-blank line:
+Formats (README "Datasets, taxonomies"), chosen from the first non-blank line:
 - Places (`/b/bakery/shop 31`): key `/b/bakery/shop`, name `bakery shop` (the leading `/x/`
   letter folder is dropped; `_` and `/` become spaces); the trailing index is optional.
 - CSV (`.csv` files, or a first line `name,prompt`): key = name; an empty prompt uses the
