@@ -12,7 +12,9 @@ class RunForm(forms.Form):
     taxonomy = forms.ModelChoiceField(queryset=Taxonomy.objects.all())
     model = forms.CharField(initial="ViT-B-32", max_length=100)
     weights = forms.CharField(
-        required=False, max_length=1000, help_text="pretrained tag or checkpoint path"
+        required=False,
+        max_length=1000,
+        help_text="pretrained tag, or a checkpoint path inside SIEVE_MODEL_ROOTS",
     )
     ensemble = forms.ChoiceField(choices=[(e, e) for e in ENSEMBLES], initial="image")
     w_img = forms.FloatField(initial=0.8, min_value=0, max_value=1, label="w_img")
@@ -20,7 +22,7 @@ class RunForm(forms.Form):
     condition_threshold = forms.FloatField(initial=0.6, min_value=0, max_value=1, label="τ")
     templates = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="optional prompt templates with {}, one per line (averaged)",
+        help_text="optional prompt templates, each with exactly one {}, one per line (averaged)",
     )  # fmt: skip
     name = forms.CharField(required=False, max_length=200)
 
