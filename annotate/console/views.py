@@ -121,7 +121,7 @@ def _console_rows(request: HttpRequest) -> list[dict]:
 
 def _console_panel(request: HttpRequest, form: RunForm | None = None, status: int = 200):
     context = {"form": form or RunForm(user=request.user), "rows": _console_rows(request)}
-    template = "classifier/_console_panel.html" if request.htmx else "classifier/console_runs.html"
+    template = "console/_console_panel.html" if request.htmx else "console/console_runs.html"
     return render(request, template, context, status=status)
 
 
@@ -135,7 +135,7 @@ def console_runs(request: HttpRequest) -> HttpResponse:
 @admin_required
 def console_run_list(request: HttpRequest) -> HttpResponse:
     """The live run list (polled by htmx every 2 s)."""
-    return render(request, "classifier/_console_run_rows.html", {"rows": _console_rows(request)})
+    return render(request, "console/_console_run_rows.html", {"rows": _console_rows(request)})
 
 
 @admin_required

@@ -13,7 +13,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from annotate.csvexport import write_csv
@@ -70,7 +71,9 @@ def sample_dashboard_poll(request: HttpRequest, pk: int) -> HttpResponse:
         # Session expired: send the whole page to the login form instead of swapping the login
         # page into the poller.
         response = HttpResponse(status=204)
-        response["HX-Redirect"] = f"{settings.LOGIN_URL}?{urlencode({'next': f'/samples/{pk}/'})}"
+        page = reverse("sample-dashboard", args=[pk])
+        login = resolve_url(settings.LOGIN_URL)
+        response["HX-Redirect"] = f"{login}?{urlencode({'next': page})}"
         return response
     sample = metrics.get_sample_for_lead(request.user, pk)
     step = _step_or_400(request)

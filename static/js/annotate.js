@@ -10,13 +10,16 @@
   "use strict";
   const root = document.getElementById("annotate");
   if (!root) return;
-  const sampleId = root.dataset.sample;
   const stage = document.getElementById("stage");
   const statusEl = document.getElementById("save-status");
   const help = document.getElementById("help");
   const search = document.getElementById("label-search");
   const results = document.getElementById("label-results");
-  const base = `/samples/${sampleId}/annotate/`;
+  // URLs come from the page, rendered from the named routes. The undo URL is rendered for
+  // verdict 0 (the route takes an integer id); the verdict's own id replaces it here.
+  const itemUrl = root.dataset.itemUrl;
+  const verdictsUrl = root.dataset.verdictsUrl;
+  const undoUrl = (verdictId) => root.dataset.undoUrl.replace("/0/", `/${verdictId}/`);
 
   let current = null; // {id, shownAt}
   let upcoming = null; // Promise of {id, html} or null (nothing left)
@@ -67,7 +70,7 @@
   }
 
   async function fetchFragment(query) {
-    const response = await send(`${base}item/?${query}`, {
+    const response = await send(`${itemUrl}?${query}`, {
       headers: { "HX-Request": "true" },
     });
     if (response.status === 204) return null;
@@ -113,7 +116,7 @@
     p.attempts += 1;
     let response;
     try {
-      response = await send("/api/verdicts/", {
+      response = await send(verdictsUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
         body: JSON.stringify(p.body),
@@ -192,7 +195,7 @@
     }
     busy = true;
     try {
-      const response = await send(`/api/verdicts/${last.verdict}/undo/`, {
+      const response = await send(undoUrl(last.verdict), {
         method: "POST",
         headers: { "X-CSRFToken": csrfToken() },
       });
