@@ -32,8 +32,13 @@ run: $(VENV)/.installed-run
 	trap 'exit 0' INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST)
 
+# Services (state changes), selectors (permission-checked reads) and the engine are typed.
+TYPED := annotate/datasets/access.py annotate/*/selectors.py annotate/*/services.py \
+	classifier/selectors.py classifier/services.py classifier/engine.py classifier/prompts.py
+
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(TYPED)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -97,7 +97,8 @@ def main() -> None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
 
-    assert first.images == base_n == args.count and first.unreadable == 0
+    assert first.images == base_n == args.count
+    assert first.unreadable == 0
     assert second.updated == args.count
     result = {
         "count": args.count,

@@ -120,7 +120,7 @@ def write_baseline(run_id: int, n_rows: int) -> tuple[float, float]:
                             probability=p.probability,
                             top5=p.top5,
                             image_probability=p.image_probability,
-                        )  # fmt: skip
+                        )
                         for p in source
                     ],
                     batch_size=5000,
@@ -176,7 +176,8 @@ def main() -> None:
             status = tasks.run_rescore(run_id=run.pk, send=False, timings=phases)
             total = time.perf_counter() - started
             run.refresh_from_db()
-            assert status == "done" and run.status == "succeeded", (status, run.status, run.error)
+            assert status == "done", status
+            assert run.status == "succeeded", (run.status, run.error)
             stored = run.predictions.count()
             assert stored == args.items, stored
             rows = min(args.baseline_rows, args.items)

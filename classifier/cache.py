@@ -25,7 +25,8 @@ def weights_identity(weights: str) -> str:
 
 
 def cache_dir(*, dataset_id: int, model: str, weights: str) -> Path:
-    digest = hashlib.sha1(f"{model}|{weights_identity(weights)}".encode()).hexdigest()[:16]
+    key = f"{model}|{weights_identity(weights)}".encode()
+    digest = hashlib.sha1(key, usedforsecurity=False).hexdigest()[:16]  # a folder name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model)
     return Path(settings.MEDIA_ROOT) / "embeddings" / f"dataset-{dataset_id}" / f"{slug}-{digest}"
 

@@ -104,7 +104,8 @@ def test_main_pages_have_no_csp_violations(watched, annotated, dataset, ada, ann
     admin.open(f"/datasets/{dataset.pk}/").locator("#item-gallery img").first.wait_for()
 
     page = admin.open(f"/runs/{run.pk}/")
-    assert chart_drawn(page, "label-chart") and chart_drawn(page, "coverage-chart")
+    assert chart_drawn(page, "label-chart")
+    assert chart_drawn(page, "coverage-chart")
     page.locator("progress.progress").first.wait_for()
 
     page = admin.open(f"/samples/{sample.pk}/")
@@ -141,7 +142,8 @@ def test_main_pages_have_no_csp_violations(watched, annotated, dataset, ada, ann
 
     admin.close()
     annotator.close()
-    assert admin.problems == [] and annotator.problems == []
+    assert admin.problems == []
+    assert annotator.problems == []
 
 
 @pytest.mark.browser

@@ -16,7 +16,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from annotate.datasets.models import ROLE_RANK, Dataset, Membership, Role, is_global_admin
 
 M = TypeVar("M", bound=Model)
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 GROUP_NAMES = [Role.ADMIN, Role.LEAD, Role.ANNOTATOR]
 
@@ -56,9 +56,7 @@ def _role_annotations(user: AnyUser, dataset_field: str) -> dict[str, Any]:
     """The caller's global-admin flag and membership role, as subqueries on any row that
     reaches a dataset through `dataset_field` ("pk" for datasets themselves)."""
     return {
-        "_caller_is_admin": Exists(
-            Group.objects.filter(user=user.pk, name=Role.ADMIN)  # type: ignore[misc]
-        ),
+        "_caller_is_admin": Exists(Group.objects.filter(user=user.pk, name=Role.ADMIN)),
         "_caller_role": Subquery(
             Membership.objects.filter(user=user.pk, dataset=OuterRef(dataset_field)).values("role")[
                 :1
@@ -87,7 +85,7 @@ def fetch_for_user(
     obj = queryset.filter(pk=pk).annotate(**_role_annotations(user, dataset_field)).first()
     if obj is None:
         raise not_found
-    role = Role.ADMIN if user.is_superuser or obj._caller_is_admin else obj._caller_role  # type: ignore[attr-defined]
+    role = Role.ADMIN if user.is_superuser or obj._caller_is_admin else obj._caller_role
     if not role_at_least(role, minimum):
         raise not_found
     return obj, role
@@ -119,7 +117,7 @@ def ensure_groups() -> None:
         Group.objects.get_or_create(name=name)
 
 
-def membership_set(*, dataset: Dataset, user: AbstractBaseUser, role: str) -> Membership:
+def membership_set(*, dataset: Dataset, user: User, role: str) -> Membership:
     """Give `user` the `role` on `dataset` (replacing an earlier role).
 
     Lead and annotator also join the global group of that name (navigation only). The role
@@ -132,7 +130,7 @@ def membership_set(*, dataset: Dataset, user: AbstractBaseUser, role: str) -> Me
     )
     if role != Role.ADMIN:
         group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)  # type: ignore[attr-defined]
+        user.groups.add(group)
     return membership
 
 

@@ -9,7 +9,7 @@ class Role(models.TextChoices):
 
 
 # Higher rank includes the rights of the lower ones.
-ROLE_RANK = {Role.ANNOTATOR: 1, Role.LEAD: 2, Role.ADMIN: 3}
+ROLE_RANK: dict[str, int] = {Role.ANNOTATOR: 1, Role.LEAD: 2, Role.ADMIN: 3}
 
 
 def is_global_admin(user) -> bool:

@@ -3,13 +3,13 @@
 from django.db.models import Count, QuerySet
 
 from annotate.datasets.access import fetch_for_user
-from annotate.datasets.models import Dataset, Item, Role
+from annotate.datasets.models import Dataset, DatasetQuerySet, Item, Role
 
 # The only values `?status=` may filter on (never pass user input to ORM lookups).
 ITEM_STATUSES = set(Item.Status.values)
 
 
-def datasets_for_user(user) -> QuerySet[Dataset]:
+def datasets_for_user(user) -> DatasetQuerySet:
     return Dataset.objects.for_user(user).annotate(item_count=Count("items"))
 
 

@@ -185,7 +185,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float | None, float 
 
 def thresholds_grid(step: float) -> np.ndarray:
     """0, step, 2·step, ... up to 1 (rounded, so 0.6 is exactly the float 0.6)."""
-    count = int(math.floor(1 / step + 1e-9)) + 1
+    count = math.floor(1 / step + 1e-9) + 1
     return np.round(np.arange(count) * step, 10)
 
 
@@ -220,8 +220,8 @@ def _ratio_interval(
             highs.append(None)
             continue
         k = len(values) - 1
-        low = values[int(math.floor(0.025 * k))]
-        high = values[int(math.ceil(0.975 * k))]
+        low = values[math.floor(0.025 * k)]
+        high = values[math.ceil(0.975 * k)]
         lows.append(float(low) if np.isfinite(low) else None)
         highs.append(float(high) if np.isfinite(high) else None)
     return lows, highs
@@ -282,7 +282,7 @@ def thresholds_table(
         "best_ratio": best["ratio"] if best else None,
         "mean_probability_hits": float(p[hit].mean()) if hits0 else None,
         "mean_probability_misses": float(p[~hit].mean()) if errors0 else None,
-        "items": int(len(o.item_ids)),
+        "items": len(o.item_ids),
         "decided": int(decided.sum()),
         "ties": int((o.outcome == TIE).sum()),
         "pending": int((o.outcome == PENDING).sum()),

@@ -84,14 +84,16 @@ def test_score_top_k_and_missing_captions() -> None:
     assert scores.top_labels.tolist() == [[0, 1], [0, 1]]  # k is capped at the label count
     np.testing.assert_allclose(scores.top_probs, [[0.65, 0.35], [0.75, 0.25]], atol=1e-6)
     np.testing.assert_allclose(scores.image_max, [0.75, 0.75], atol=1e-6)
-    assert scores.text_max[0] == pytest.approx(0.75) and np.isnan(scores.text_max[1])
+    assert scores.text_max[0] == pytest.approx(0.75)
+    assert np.isnan(scores.text_max[1])
     with pytest.raises(ValueError, match="unknown ensemble"):
         engine.score(IMAGE, LABELS, S, caption_features=CAPTION, mode="average")
 
 
 def test_one_label_gives_probability_one() -> None:
     scores = engine.score(IMAGE, LABELS[:1], S)
-    assert scores.top_labels.tolist() == [[0]] and scores.top_probs[0, 0] == pytest.approx(1.0)
+    assert scores.top_labels.tolist() == [[0]]
+    assert scores.top_probs[0, 0] == pytest.approx(1.0)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -107,11 +109,13 @@ def test_random_checkpoint_loads_through_open_clip(tiny_checkpoint, tiny) -> Non
         "sieve-tiny", pretrained=str(tiny_checkpoint)
     )
     saved = torch.load(tiny_checkpoint, weights_only=True)
-    assert isinstance(saved, dict) and "logit_scale" in saved
+    assert isinstance(saved, dict)
+    assert "logit_scale" in saved
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, saved[name]), name
     assert tiny.logit_scale == pytest.approx(1 / 0.07, rel=1e-5)  # the model's own scale
-    assert tiny.device.type == "cpu" and tiny.image_size == 32
+    assert tiny.device.type == "cpu"
+    assert tiny.image_size == 32
 
 
 def test_templates_are_averaged_in_embedding_space(tiny) -> None:
@@ -145,7 +149,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
 def test_hub_tag_offline_fails_fast(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
     started = time.monotonic()
-    with pytest.raises(engine.WeightsUnavailable, match="--weights /path/to/checkpoint.pt"):
+    with pytest.raises(engine.WeightsUnavailable, match=r"--weights /path/to/checkpoint\.pt"):
         engine.load_model("ViT-B-32", "openai", hub_offline=True)
     assert time.monotonic() - started < 10
 

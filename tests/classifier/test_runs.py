@@ -49,17 +49,21 @@ def test_classify_end_to_end_with_bad_images(dataset, taxonomy, tiny_checkpoint)
     summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint, "--ensemble",
                        "conditional", "--tau", "0.5"))  # fmt: skip
     run = ClassificationRun.objects.get(pk=summary["run"])
-    assert summary["status"] == "succeeded" and run.status == "succeeded"
+    assert summary["status"] == "succeeded"
+    assert run.status == "succeeded"
     assert (run.ensemble, run.condition_threshold) == ("conditional", 0.5)
-    assert summary["predicted"] == 10 and summary["total"] == 13
+    assert summary["predicted"] == 10
+    assert summary["total"] == 13
     assert run.unreadable == {"not an image": 1, "missing file": 1, "no image": 1}
     assert run.chunks.count() == 2  # 13 items in chunks of 8
     predictions = Prediction.objects.filter(run=run)
     assert predictions.values("item").distinct().count() == 10
     p = predictions.first()
-    assert len(p.top5) == 5 and p.top5[0] == [p.label_id, pytest.approx(p.probability)]
+    assert len(p.top5) == 5
+    assert p.top5[0] == [p.label_id, pytest.approx(p.probability)]
     assert sum(prob for _, prob in p.top5) <= 1.0 + 1e-6
-    assert p.image_probability is not None and p.text_probability is not None
+    assert p.image_probability is not None
+    assert p.text_probability is not None
     junk = Item.objects.get(external_id="junk.jpg")
     assert (junk.status, junk.status_reason) == ("unreadable", "not an image")
 
@@ -67,7 +71,8 @@ def test_classify_end_to_end_with_bad_images(dataset, taxonomy, tiny_checkpoint)
 def test_one_label_and_empty_dataset(dataset, tiny_checkpoint) -> None:
     make_taxonomy("single", ["beach"])
     summary = classify("--taxonomy", "single", *tiny(tiny_checkpoint))
-    assert summary["status"] == "succeeded" and summary["total"] == 0  # empty dataset
+    assert summary["status"] == "succeeded"
+    assert summary["total"] == 0
     add_items(dataset, 3)
     summary = classify("--taxonomy", "single", *tiny(tiny_checkpoint), "--no-cache")
     probs = Prediction.objects.filter(run_id=summary["run"]).values_list("probability", flat=True)
@@ -92,7 +97,8 @@ def test_bad_model_specs(dataset, taxonomy, tiny_checkpoint, tmp_path, settings)
     with pytest.raises(CommandError, match="state dict"):
         classify("--taxonomy", taxonomy.name, *tiny(bad))
     run = ClassificationRun.objects.get()
-    assert run.status == "failed" and "state dict" in run.error
+    assert run.status == "failed"
+    assert "state dict" in run.error
 
 
 def test_hub_weights_offline_fail_the_run_at_once(
@@ -101,10 +107,11 @@ def test_hub_weights_offline_fail_the_run_at_once(
     settings.HF_HUB_OFFLINE = True
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     add_items(dataset, 2)
-    with pytest.raises(CommandError, match="--weights /path/to/checkpoint.pt"):
+    with pytest.raises(CommandError, match=r"--weights /path/to/checkpoint\.pt"):
         classify("--taxonomy", taxonomy.name, "--model", "ViT-B-32", "--weights", "openai")
     run = ClassificationRun.objects.get()
-    assert run.status == "failed" and run.chunks.filter(status="cancelled").exists()
+    assert run.status == "failed"
+    assert run.chunks.filter(status="cancelled").exists()
 
 
 def test_rescoring_from_the_cache_opens_no_image(dataset, taxonomy, tiny_checkpoint) -> None:
@@ -117,7 +124,8 @@ def test_rescoring_from_the_cache_opens_no_image(dataset, taxonomy, tiny_checkpo
     make_taxonomy("other", [*LABELS, "harbor", "museum"])
     second = classify("--taxonomy", "other", *tiny(tiny_checkpoint, "--ensemble", "weighted"))
     run = ClassificationRun.objects.get(pk=second["run"])
-    assert run.source == "cache" and run.status == "succeeded"
+    assert run.source == "cache"
+    assert run.status == "succeeded"
     assert not run.chunks.exists()
     assert second["predicted"] == first["predicted"] == 12
     assert run.unreadable == {"not an image": 1}
@@ -127,7 +135,7 @@ def test_rescoring_from_the_cache_opens_no_image(dataset, taxonomy, tiny_checkpo
     # Same taxonomy + ensemble as a full run: the cache gives the same predictions.
     again = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
 
-    def labels(run_id):  # noqa: E306
+    def labels(run_id):
         return list(Prediction.objects.filter(run_id=run_id).order_by("item")
                     .values_list("item", "label", "top5"))  # fmt: skip
 
@@ -145,7 +153,8 @@ def test_rescore_falls_back_to_the_gpu_when_the_dataset_grew(
     add_items(dataset, 3, start=4)
     summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
     run = ClassificationRun.objects.get(pk=summary["run"])
-    assert run.source == "model" and summary["predicted"] == 7
+    assert run.source == "model"
+    assert summary["predicted"] == 7
 
 
 def test_cancel_stops_chunks_and_resume_sends_only_missing(
@@ -159,7 +168,8 @@ def test_cancel_stops_chunks_and_resume_sends_only_missing(
     run_cancel(run=run)
     assert chunk_process(chunk_id=second.pk) == "skipped"  # a revoked chunk that still ran
     run.refresh_from_db()
-    assert run.status == "cancelled" and Prediction.objects.filter(run=run).count() == 8
+    assert run.status == "cancelled"
+    assert Prediction.objects.filter(run=run).count() == 8
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         run_resume(run=run)
     assert len(callbacks) == 1
@@ -169,7 +179,8 @@ def test_cancel_stops_chunks_and_resume_sends_only_missing(
     for chunk in (second, third, first):  # a re-delivered done chunk is a no-op
         chunk_process(chunk_id=chunk.pk)
     run.refresh_from_db()
-    assert run.status == "succeeded" and Prediction.objects.filter(run=run).count() == 20
+    assert run.status == "succeeded"
+    assert Prediction.objects.filter(run=run).count() == 20
 
 
 def test_a_running_chunk_stops_at_the_next_batch(
@@ -206,7 +217,8 @@ def test_sweep_redispatches_chunks_of_dead_workers(
         assert run_sweep(run=run) == 1
     assert len(callbacks) == 1
     dead.refresh_from_db()
-    assert dead.status == "queued" and dead.task_id != "t-1"
+    assert dead.status == "queued"
+    assert dead.task_id != "t-1"
     assert RunChunk.objects.get(pk=alive.pk).status == "running"
 
 
@@ -235,9 +247,9 @@ def test_import_predictions(dataset, taxonomy, tmp_path) -> None:
                                                                "import")  # fmt: skip
     rows = dict(Prediction.objects.filter(run=run).values_list("item__external_id", "label__name"))
     assert rows == {"img0.jpg": "beach", "img1.jpg": "street"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n")
     with pytest.raises(CommandError, match="3 columns"):
-        bad = tmp_path / "bad.csv"
-        bad.write_text("a,b\n")
         call_command("import_predictions", "demo", taxonomy.name, str(bad))
 
 
@@ -285,7 +297,8 @@ def test_a_run_keeps_the_imports_precise_reasons(dataset, taxonomy, tiny_checkpo
 
     summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
     run = ClassificationRun.objects.get(pk=summary["run"])
-    assert run.status == "succeeded" and summary["predicted"] == 2
+    assert run.status == "succeeded"
+    assert summary["predicted"] == 2
     assert run.unreadable == {  # counted by coarse reason
         "unreadable": 1, "unsafe path": 1, "decompression bomb": 1, "extreme aspect ratio": 1,
         "not an image": 1,
@@ -310,7 +323,8 @@ def test_the_worker_reads_images_only_through_the_safe_path_check(
         Item.objects.create(dataset=dataset, external_id=path, image_path=path)
     summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
     run = ClassificationRun.objects.get(pk=summary["run"])
-    assert summary["predicted"] == 1 and run.unreadable == {"unsafe path": 3}
+    assert summary["predicted"] == 1
+    assert run.unreadable == {"unsafe path": 3}
     assert set(
         Item.objects.filter(status="unreadable").values_list("status_reason", flat=True)
     ) == {"unsafe path: outside the dataset folder or SIEVE_IMAGE_ROOTS"}
@@ -331,9 +345,11 @@ def test_undecodable_file_name_is_classified(dataset, taxonomy, tiny_checkpoint)
         fh.write(jpeg_bytes(3))
     dataset_import(name="demo", folder=root)
     item = Item.objects.get()
-    assert item.external_id == "latin1-\\xff\\xe9-name.jpg" and item.status == "ok"
+    assert item.external_id == "latin1-\\xff\\xe9-name.jpg"
+    assert item.status == "ok"
     summary = classify("--taxonomy", taxonomy.name, *tiny(tiny_checkpoint))
-    assert summary["predicted"] == 1 and Prediction.objects.get().item == item
+    assert summary["predicted"] == 1
+    assert Prediction.objects.get().item == item
 
 
 def test_the_worker_checks_the_checkpoint_path_again(
@@ -347,5 +363,6 @@ def test_the_worker_checks_the_checkpoint_path_again(
     ClassificationRun.objects.filter(pk=run.pk).update(weights="/proc/self/environ")
     assert chunk_process(chunk_id=run.chunks.get().pk) == "failed"
     run.refresh_from_db()
-    assert run.status == "failed" and "SIEVE_MODEL_ROOTS" in run.error
+    assert run.status == "failed"
+    assert "SIEVE_MODEL_ROOTS" in run.error
     assert not Prediction.objects.exists()

@@ -81,7 +81,8 @@ def test_run_completes_after_worker_is_killed(
     assert predictions.values("item").distinct().count() == 64
     assert run.unreadable == {"not an image": 1, "missing file": 1}
     interrupted.refresh_from_db()
-    assert interrupted.attempts >= 2 and interrupted.status == RunChunk.Status.DONE
+    assert interrupted.attempts >= 2
+    assert interrupted.status == RunChunk.Status.DONE
 
 
 def test_classify_command_waits_for_a_worker(

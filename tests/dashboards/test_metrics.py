@@ -70,7 +70,8 @@ def test_threshold_table_matches_independent_computation(client: Client, publish
     misses_p = [p for p, v in pairs if v == "miss"]
     assert body["mean_probability_hits"] == pytest.approx(sum(hits_p) / len(hits_p))
     assert body["mean_probability_misses"] == pytest.approx(sum(misses_p) / len(misses_p))
-    assert sum(body["histogram"]["hits"]) == 460 and sum(body["histogram"]["misses"]) == 540
+    assert sum(body["histogram"]["hits"]) == 460
+    assert sum(body["histogram"]["misses"]) == 540
 
 
 def test_bootstrap_interval_is_seeded_and_widens_with_few_items(published, small, ann) -> None:
@@ -133,7 +134,8 @@ def test_class_table_with_wilson_interval(client: Client, published) -> None:
 def test_wilson_edge_cases() -> None:
     assert metrics.wilson(0, 0) == (None, None)
     low, high = metrics.wilson(0, 10)
-    assert low == 0 and high == pytest.approx(binomtest(0, 10).proportion_ci(method="wilson").high)
+    assert low == 0
+    assert high == pytest.approx(binomtest(0, 10).proportion_ci(method="wilson").high)
     for n in range(1, 400):  # the plain formula leaves 3.5e-18 or 0.9999999999999999 for some n
         assert metrics.wilson(0, n)[0] == 0.0, n
         assert metrics.wilson(n, n)[1] == 1.0, n
@@ -157,7 +159,8 @@ def test_interval_bounds_are_exact_at_0_and_1(client: Client, dataset, ann) -> N
     assert rows["label 00"]["accuracy_low"] == 0.0
     assert rows["label 01"]["accuracy_high"] == 1.0
     scores = api(client, "lee", f"/api/samples/{sample.pk}/scores/").json()["rows"]
-    assert scores[0]["correct"] == 10 and scores[0]["covered"] == 13
+    assert scores[0]["correct"] == 10
+    assert scores[0]["covered"] == 13
 
     table = api(client, "lee", f"/api/samples/{sample.pk}/thresholds/").json()
     by_theta = {r["threshold"]: r for r in table["rows"]}
@@ -169,7 +172,8 @@ def test_interval_bounds_are_exact_at_0_and_1(client: Client, dataset, ann) -> N
     )  # fmt: skip
     # The bounds as the API writes them: no 3.5e-18 or 0.9999999999999999 in the text.
     body = client.get(f"/api/samples/{sample.pk}/classes/").content.decode()
-    assert "e-1" not in body and "0.99999999" not in body
+    assert "e-1" not in body
+    assert "0.99999999" not in body
 
 
 def test_krippendorff_reference_data() -> None:
@@ -261,11 +265,12 @@ def test_scores_of_other_runs(client: Client, small, dataset, ann) -> None:
     # A reclassification: item 0 -> l0 (right), 1 -> l2 (right), 2 -> l1 (unknown), 5 -> l0
     # (wrong), 6 -> l1 (unknown).
     labels = [l0, l2, l1, l0, l0, l0, l1, l1, l1, l1, l2, l2]
-    other, _ = make_run(dataset, small.taxonomy, small.items, labels, [0.5] * 12, name="new")
+    _other, _ = make_run(dataset, small.taxonomy, small.items, labels, [0.5] * 12, name="new")
     body = api(client, "lee", f"/api/samples/{small.sample.pk}/scores/").json()
     rows = {r["name"]: r for r in body["rows"]}
     assert body["items"] == 4
-    assert rows["run"]["current"] and not rows["new"]["current"]
+    assert rows["run"]["current"]
+    assert not rows["new"]["current"]
     # Own run: items 0 and 5 right, 1 and 2 wrong. New run: 0 and 1 right, 5 wrong; 2 is l1:
     # unknown (only "not l0" is known).
     assert (rows["run"]["covered"], rows["run"]["correct"]) == (4, 2)
@@ -296,7 +301,8 @@ def test_etag_answers_304_until_a_verdict_arrives(client: Client, small, ann) ->
     assert api(client, "lee", url, if_none_match=etag).status_code == 304
     add_verdicts([(small.sample_items[0], ann, "hit")])
     again = api(client, "lee", url, if_none_match=etag)
-    assert again.status_code == 200 and again["ETag"] != etag
+    assert again.status_code == 200
+    assert again["ETag"] != etag
     assert again.json()["rows"][0]["hits"] == 1
 
 
@@ -371,8 +377,10 @@ def test_degenerate_samples(client: Client, small, dataset, ann) -> None:
         assert client.get(f"/samples/{sample.pk}/").status_code == 200
     add_verdicts([(si, ann, "hit") for si in small.sample_items])
     body = api(client, "lee", f"/api/samples/{small.sample.pk}/thresholds/").json()
-    assert body["rows"][0]["hit_rate"] == 1 and body["rows"][0]["error_rate"] is None
-    assert body["best_threshold"] is None and body["mean_probability_misses"] is None
+    assert body["rows"][0]["hit_rate"] == 1
+    assert body["rows"][0]["error_rate"] is None
+    assert body["best_threshold"] is None
+    assert body["mean_probability_misses"] is None
     assert all(r["ratio"] is None and r["ratio_low"] is None for r in body["rows"])
     assert api(client, "lee", f"/api/samples/{small.sample.pk}/agreement/").json() == {
         "alpha": None, "items": 0, "pairs": [],

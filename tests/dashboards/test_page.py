@@ -35,7 +35,8 @@ def test_page_permissions(client: Client, small, ada, otto, user, status) -> Non
 @pytest.mark.django_db
 def test_page_requires_login(client: Client, small) -> None:
     response = client.get(f"/samples/{small.sample.pk}/")
-    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
     # The poller of a page whose session expired sends the browser to the login form.
     poll = client.get(f"/samples/{small.sample.pk}/dashboard/poll/", headers={"HX-Request": "true"})
     assert poll.status_code == 204
@@ -65,7 +66,8 @@ def test_page_shows_tables_links_and_escapes_names(client: Client, published) ->
     assert "vendor/chart-4.6.1.umd.min.js" in body
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
-    assert "0.5870" in body and "1.3374" in body  # θ = 0.6, rounded
+    assert "0.5870" in body
+    assert "1.3374" in body
 
 
 @pytest.mark.django_db
@@ -79,7 +81,8 @@ def test_poll_answers_204_until_a_verdict_changes(client: Client, small, ann) ->
     fresh = client.get(url)
     assert fresh.status_code == 200
     html = fresh.content.decode()
-    assert 'hx-swap-oob="true"' in html and 'data-field="verdicts">1<' in html
+    assert 'hx-swap-oob="true"' in html
+    assert 'data-field="verdicts">1<' in html
     new_version = html.split('data-version="')[1].split('"')[0]
     assert new_version != version
     # An undo (delete) changes the version too.
@@ -173,10 +176,11 @@ def test_poll_sees_new_runs_and_other_samples(client: Client, small, dataset, an
     labels = [small.labels[1]] * 12
     other, predictions = make_run(dataset, small.taxonomy, small.items, labels, [0.5] * 12)
     fresh = client.get(url)
-    assert fresh.status_code == 200 and f'href="/runs/{other.pk}/"' in fresh.content.decode()
+    assert fresh.status_code == 200
+    assert f'href="/runs/{other.pk}/"' in fresh.content.decode()
     version = fresh.content.decode().split('data-version="')[1].split('"')[0]
     url = f"/samples/{small.sample.pk}/dashboard/poll/?v={version}"
     assert client.get(url).status_code == 204
-    other_sample, items = make_sample(other, predictions[:2])
+    _other_sample, items = make_sample(other, predictions[:2])
     add_verdicts([(items[0], ann, "hit")])  # a verdict on another sample of the dataset
     assert client.get(url).status_code == 200

@@ -38,9 +38,11 @@ def test_skips_do_not_complete_an_item_in_the_api(client: Client, judged) -> Non
     pk = judged.sample.pk
     body = as_user(client, "lee").get(f"/api/samples/{pk}/progress/").json()
     assert (body["items"], body["wanted"], body["given"], body["complete"]) == (10, 20, 3, 1)
-    assert body["percent"] == 15.0 and body["verdicts"] == 6
+    assert body["percent"] == 15.0
+    assert body["verdicts"] == 6
     by_label = {row["label"]: row for row in body["labels"]}
-    assert by_label["label 00"]["complete"] == 1 and by_label["label 01"]["complete"] == 0
+    assert by_label["label 00"]["complete"] == 1
+    assert by_label["label 01"]["complete"] == 0
     assert by_label["label 00"]["started"] == 3  # skipped items were looked at
     # The sample's own representation counts the same way.
     sample = client.get(f"/api/samples/{pk}/").json()["progress"]

@@ -32,7 +32,8 @@ def test_add_member_existing_and_created_users(dataset: Dataset, otto: User) -> 
 
     run("add_member", "demo", "newbie", "--role", "annotator", "--create", "--password", "pw-12345")
     newbie = User.objects.get(username="newbie")
-    assert newbie.check_password("pw-12345") and role_on(newbie, dataset) == Role.ANNOTATOR
+    assert newbie.check_password("pw-12345")
+    assert role_on(newbie, dataset) == Role.ANNOTATOR
 
     _, summary = run("add_member", "demo", "gen", "--role", "annotator", "--create", "--json")
     assert User.objects.get(username="gen").check_password(summary["password"])
@@ -80,8 +81,10 @@ def seed_demo(*args: str) -> tuple[dict, str]:
 def test_seed_demo_and_if_empty(settings) -> None:
     settings.DEBUG = True  # pytest-django turns it off; seed_demo is a development command
     summary, text = seed_demo("--images", "30")
-    assert summary["seeded"] and summary["dataset"]["images"] == 30
-    assert summary["dataset"]["captioned"] == 30 and summary["dataset"]["unreadable"] == 0
+    assert summary["seeded"]
+    assert summary["dataset"]["images"] == 30
+    assert summary["dataset"]["captioned"] == 30
+    assert summary["dataset"]["unreadable"] == 0
     demo = Dataset.objects.get(name="demo")
     assert demo.image_root == str(settings.SIEVE_IMAGE_ROOTS[0] / "demo")
     assert Item.objects.filter(dataset=demo).exclude(caption="").count() >= 20
@@ -96,7 +99,8 @@ def test_seed_demo_and_if_empty(settings) -> None:
         assert "classify demo --taxonomy places365" in summary["classify_command"]
 
     summary, text = seed_demo("--if-empty")
-    assert summary == {"seeded": False} and "annotator1" in text
+    assert summary == {"seeded": False}
+    assert "annotator1" in text
     assert Item.objects.filter(dataset=demo).count() == 30
 
 
@@ -115,7 +119,8 @@ def test_dataset_admin_is_not_a_global_admin(dataset: Dataset, otto: User, image
 
     secret = Dataset.objects.create(name="secret", image_root=str(image_root))
     run("add_member", "demo", "otto", "--role", "admin")
-    assert role_on(otto, dataset) == Role.ADMIN and not is_global_admin(otto)
+    assert role_on(otto, dataset) == Role.ADMIN
+    assert not is_global_admin(otto)
     client = Client()
     client.login(username="otto", password=PASSWORD)
     assert client.get(f"/datasets/{dataset.pk}/").status_code == 200

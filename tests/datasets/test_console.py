@@ -52,7 +52,8 @@ def test_console_import_errors_are_shown(admin_client: Client, tmp_path: Path) -
         "/console/datasets/import/",
         {"name": "x", "folder": str(tmp_path), "captions": "/etc/passwd"},
     )
-    assert response.status_code == 400 and "outside the allowed image roots" in response.text
+    assert response.status_code == 400
+    assert "outside the allowed image roots" in response.text
     assert not Dataset.objects.exists()
 
 
@@ -81,7 +82,8 @@ def test_console_imports_taxonomies(admin_client: Client, image_root: Path) -> N
     response = admin_client.post(
         "/console/taxonomies/import/", {"name": "dup", "upload": duplicate, "template": "{}"}
     )
-    assert response.status_code == 400 and "duplicate label" in response.content.decode()
+    assert response.status_code == 400
+    assert "duplicate label" in response.content.decode()
     assert not Taxonomy.objects.filter(name="dup").exists()
 
 
@@ -89,16 +91,19 @@ def test_console_manages_membership(admin_client: Client, dataset: Dataset, otto
     response = admin_client.post(
         "/console/members/", {"dataset": dataset.pk, "username": "otto", "role": "lead"}
     )
-    assert response.status_code == 302 and role_on(otto, dataset) == "lead"
+    assert response.status_code == 302
+    assert role_on(otto, dataset) == "lead"
     response = admin_client.post(
         "/console/members/", {"dataset": dataset.pk, "username": "ghost", "role": "lead"}
     )
-    assert response.status_code == 400 and "no user" in response.content.decode()
+    assert response.status_code == 400
+    assert "no user" in response.content.decode()
     membership = Membership.objects.get(user=otto)
     admin_client.post(f"/console/members/{membership.pk}/remove/")
     assert role_on(otto, dataset) is None
     page = admin_client.get("/console/").content.decode()
-    assert "lee (lead)" in page and "otto (" not in page
+    assert "lee (lead)" in page
+    assert "otto (" not in page
 
 
 def test_csrf_is_enforced_on_console_forms(ada: User, dataset: Dataset, otto: User) -> None:
@@ -120,7 +125,8 @@ def test_csrf_is_enforced_on_session_api_posts(ann: User) -> None:
     client = Client(enforce_csrf_checks=True)
     client.login(username="ann", password=PASSWORD)
     response = client.post("/api/datasets/", {"name": "new"}, content_type="application/json")
-    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
     client.get("/")  # sets the csrftoken cookie
     response = client.post(
         "/api/datasets/",

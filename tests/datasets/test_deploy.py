@@ -34,7 +34,8 @@ def test_collectstatic_passes_with_production_settings(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "var" / "staticfiles" / "staticfiles.json").read_text())
     for name in ("vendor/chart-4.6.1.umd.min.js", "vendor/htmx-2.0.11.min.js", "css/sieve.css"):
         hashed = tmp_path / "var" / "staticfiles" / manifest["paths"][name]
-        assert hashed.exists() and Path(f"{hashed}.gz").exists(), name
+        assert hashed.exists(), name
+        assert Path(f"{hashed}.gz").exists(), name
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,8 @@ def test_production_refuses_missing_or_placeholder_secret(tmp_path: Path, debug)
             [sys.executable, "manage.py", "check"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-        assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+        assert result.returncode != 0
+        assert "SECRET_KEY" in result.stderr
 
 
 def test_debug_is_off_unless_set(tmp_path: Path) -> None:
@@ -85,7 +87,8 @@ def test_make_run_and_tests_turn_debug_on_and_the_image_does_not() -> None:
     # pytest-env sets it before the settings load; worker and command children inherit it
     assert os.environ["DEBUG"] == "1"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "DEBUG=1" not in dockerfile and "DEBUG=true" not in dockerfile.lower()
+    assert "DEBUG=1" not in dockerfile
+    assert "DEBUG=true" not in dockerfile.lower()
 
 
 def test_compose_file_names_the_services_and_queues() -> None:
@@ -97,18 +100,21 @@ def test_compose_file_names_the_services_and_queues() -> None:
     for name in services:
         assert "healthcheck" in services[name], name
     web_command = " ".join(services["web"]["command"])
-    assert "migrate" in web_command and "gunicorn annotate.wsgi" in web_command
+    assert "migrate" in web_command
+    assert "gunicorn annotate.wsgi" in web_command
     worker = services["worker"]["command"]
     assert worker[worker.index("-Q") + 1] == "default"
     gpu = services["gpu-worker"]
     assert gpu["command"][gpu["command"].index("-Q") + 1] == "gpu"
     device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
-    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert device["driver"] == "nvidia"
+    assert "gpu" in device["capabilities"]
     for name in ("web", "worker", "gpu-worker"):
         assert "media:/data/media" in services[name]["volumes"]
         assert "images:/data/images" in services[name]["volumes"]
         env = services[name]["environment"]
-        assert env["DATABASE_URL"].startswith("postgres://") and env["DEBUG"] == "0"
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["DEBUG"] == "0"
         assert env["CELERY_BROKER_URL"].startswith("redis://")
     assert gpu["build"]["args"]["EXTRAS"] == "gpu"
     # re-scoring on `default` needs torch; one beat schedules the dead-chunk sweep

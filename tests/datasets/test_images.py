@@ -52,7 +52,8 @@ def test_member_gets_original_bytes_with_type_and_nosniff(imported, ann_client, 
     assert response["X-Content-Type-Options"] == "nosniff"
     assert body(response) == (Path(dataset.image_root) / "red.jpg").read_bytes()
     png = ann_client.get(f"/items/{imported['sub/alpha.png'].pk}/image/")
-    assert png["Content-Type"] == "image/png" and body(png).startswith(b"\x89PNG")
+    assert png["Content-Type"] == "image/png"
+    assert body(png).startswith(b"\x89PNG")
     tiff = ann_client.get(f"/items/{imported['tiff.tif'].pk}/image/")
     assert tiff["Content-Type"] == "image/png"  # re-encoded: browsers do not show TIFF
     assert Image.open(io.BytesIO(body(tiff))).format == "PNG"
@@ -61,10 +62,12 @@ def test_member_gets_original_bytes_with_type_and_nosniff(imported, ann_client, 
 def test_thumbnails_are_rgb_jpeg_exif_rotated_and_cached(imported, ann_client, settings) -> None:
     rotated = imported["rotated.jpg"]
     response = ann_client.get(f"/items/{rotated.pk}/thumbnail/?size=128")
-    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
     assert response["X-Content-Type-Options"] == "nosniff"
     thumb = Image.open(io.BytesIO(body(response)))
-    assert thumb.format == "JPEG" and thumb.mode == "RGB"
+    assert thumb.format == "JPEG"
+    assert thumb.mode == "RGB"
     assert thumb.size == (20, 60)  # transposed by its EXIF orientation
     cached = Path(settings.MEDIA_ROOT) / "thumbs" / str(rotated.dataset_id) / "128"
     assert (cached / f"{rotated.pk}.jpg").exists()
@@ -161,7 +164,8 @@ def test_undecodable_file_name_is_served(dataset, ann_client) -> None:
     dataset_import(name="demo", folder=root)
     item = Item.objects.get(external_id="latin1-\\xff\\xe9-name.jpg")
     response = ann_client.get(f"/items/{item.pk}/image/")
-    assert response.status_code == 200 and body(response) == data
+    assert response.status_code == 200
+    assert body(response) == data
     thumb = ann_client.get(f"/items/{item.pk}/thumbnail/?size=128")
     assert thumb.status_code == 200
     assert Image.open(io.BytesIO(body(thumb))).size == (40, 20)  # never enlarged
@@ -196,5 +200,6 @@ def test_thumbnail_of_a_large_image_stays_small_in_memory(
     )  # fmt: skip
     size, rest = out.stdout.split(")")
     mode, peak_mib = rest.split()
-    assert size == "(256, 256" and mode == "RGB"
+    assert size == "(256, 256"
+    assert mode == "RGB"
     assert int(peak_mib) < budget_mib, f"{fmt} thumbnail added {peak_mib} MiB"

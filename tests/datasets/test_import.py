@@ -28,8 +28,10 @@ def items(name: str = "photos") -> dict[str, Item]:
 
 
 def test_folder_import_reads_headers_recursively(folder: Path) -> None:
-    text, summary = run("import_dataset", "photos", str(folder), "--json")
-    assert summary["images"] == 3 and summary["created"] == 3 and summary["unreadable"] == 0
+    _text, summary = run("import_dataset", "photos", str(folder), "--json")
+    assert summary["images"] == 3
+    assert summary["created"] == 3
+    assert summary["unreadable"] == 0
     got = items()
     assert set(got) == {"a.jpg", "b.jpg", "city/c.png"}
     assert (got["b.jpg"].width, got["b.jpg"].height, got["b.jpg"].image_format) == (40, 30, "JPEG")
@@ -49,7 +51,8 @@ def test_csv_captions_with_header_and_extra_columns(folder: Path, tmp_path: Path
     assert got["a.jpg"].metadata == {"city": "paris"}
     assert got["city/c.png"].caption == "Church"
     assert got["b.jpg"].caption == ""
-    assert summary["captioned"] == 2 and summary["captions"]["source"] == "csv"
+    assert summary["captioned"] == 2
+    assert summary["captions"]["source"] == "csv"
 
 
 def test_csv_captions_without_header(folder: Path, tmp_path: Path) -> None:
@@ -68,7 +71,8 @@ def test_csv_with_bom_crlf_and_multiline_captions(folder: Path, tmp_path: Path) 
     _, summary = run("import_dataset", "photos", str(folder), "--captions", str(captions), "--json")
     assert items()["a.jpg"].caption == "two\r\nlines"
     assert items()["b.jpg"].caption == "caf\u00e9 \u2615"
-    assert summary["captions"]["bad_rows"] == 0 and summary["captions"]["undecodable_rows"] == 0
+    assert summary["captions"]["bad_rows"] == 0
+    assert summary["captions"]["undecodable_rows"] == 0
 
 
 def test_jsonl_captions(folder: Path, tmp_path: Path) -> None:
@@ -99,7 +103,8 @@ def test_instacities_sidecar_layout(image_root: Path) -> None:
     assert got["newyork/2.jpg"].caption == "#newyork photo 2"
     assert got["london/7.jpg"].caption == "#london photo 7"
     assert got["london/8.jpg"].caption == ""
-    assert summary["captions"]["source"] == "sidecar" and summary["captioned"] == 3
+    assert summary["captions"]["source"] == "sidecar"
+    assert summary["captioned"] == 3
 
 
 def test_reimport_updates_never_duplicates(folder: Path, tmp_path: Path) -> None:
@@ -115,8 +120,11 @@ def test_reimport_updates_never_duplicates(folder: Path, tmp_path: Path) -> None
     _, summary = run("import_dataset", "photos", str(folder), "--captions", str(captions), "--json")
     got = items()
     assert Item.objects.filter(dataset__name="photos").count() == 4
-    assert summary["created"] == 1 and summary["updated"] == 2 and summary["stale"] == 1
-    assert got["a.jpg"].pk == first_ids["a.jpg"] and got["a.jpg"].caption == "new caption"
+    assert summary["created"] == 1
+    assert summary["updated"] == 2
+    assert summary["stale"] == 1
+    assert got["a.jpg"].pk == first_ids["a.jpg"]
+    assert got["a.jpg"].caption == "new caption"
     assert (got["b.jpg"].width, got["b.jpg"].height) == (64, 48)
     assert got["city/c.png"].status == Item.Status.MISSING
 
@@ -165,7 +173,9 @@ def test_unreadable_files_are_kept_with_a_reason(folder: Path, settings) -> None
     settings.SIEVE_MAX_IMAGE_PIXELS = 50_000  # large.jpg (60,000 px) is over the limit
     _, summary = run("import_dataset", "photos", str(folder), "--json")
     got = items()
-    assert summary["images"] == 8 and summary["unreadable"] == 5 and summary["ok"] == 3
+    assert summary["images"] == 8
+    assert summary["unreadable"] == 5
+    assert summary["ok"] == 3
     reasons = {k: v.status_reason for k, v in got.items() if v.status == Item.Status.UNREADABLE}
     assert reasons["zero.jpg"] == "empty file"
     assert "not an image" in reasons["page.jpg"]
@@ -180,7 +190,8 @@ def test_symlinked_file_pointing_outside_is_unreadable(folder: Path, tmp_path: P
     (folder / "link.jpg").symlink_to(secret)
     run("import_dataset", "photos", str(folder))
     link = items()["link.jpg"]
-    assert link.status == Item.Status.UNREADABLE and "outside" in link.status_reason
+    assert link.status == Item.Status.UNREADABLE
+    assert "outside" in link.status_reason
     assert link.width is None
 
 
@@ -197,9 +208,12 @@ def test_bad_caption_rows_are_reported_not_fatal(folder: Path, tmp_path: Path) -
     )
     _, summary = run("import_dataset", "photos", str(folder), "--captions", str(captions), "--json")
     report = summary["captions"]
-    assert report["missing_images"] == 1 and "ghost.jpg" in report["missing_examples"][0]
-    assert report["duplicates"] == 1 and "a.jpg" in report["duplicate_examples"][0]
-    assert report["undecodable_rows"] == 1 and "b.jpg" in report["undecodable_examples"][0]
+    assert report["missing_images"] == 1
+    assert "ghost.jpg" in report["missing_examples"][0]
+    assert report["duplicates"] == 1
+    assert "a.jpg" in report["duplicate_examples"][0]
+    assert report["undecodable_rows"] == 1
+    assert "b.jpg" in report["undecodable_examples"][0]
     assert report["bad_rows"] == 1
     got = items()
     assert got["a.jpg"].caption == "second wins"
@@ -242,13 +256,15 @@ def test_reimport_across_write_batches(image_root: Path, tmp_path: Path) -> None
         (root / f"{n:05d}.jpg").write_bytes(data)
         (root / f"{n:05d}.txt").write_text(f"caption {n}")
     _, first = run("import_dataset", "many", str(root), "--json")
-    assert first["created"] == count and first["captioned"] == count
+    assert first["created"] == count
+    assert first["captioned"] == count
     for n in range(count):
         (root / f"{n:05d}.txt").unlink()
         if n % 2:
             (root / f"{n:05d}.jpg").unlink()
     _, second = run("import_dataset", "many", str(root), "--json")
-    assert second["created"] == 0 and second["stale"] == count // 2
+    assert second["created"] == 0
+    assert second["stale"] == count // 2
     got = items("many")
     assert len(got) == count
     assert got[f"{count - 2:05d}.jpg"].caption == f"caption {count - 2}"  # kept
@@ -275,8 +291,9 @@ def test_undecodable_file_names_keep_their_item(folder: Path) -> None:
     write_bytes_named(folder, b"latin1-\xff\xe9-name.txt", b"caption of the latin-1 file")
     (folder / "sub-\udcff").mkdir()  # an undecodable folder name (surrogate-escaped)
     write_bytes_named(folder / "sub-\udcff", b"inner.jpg", jpeg)
-    text, summary = run("import_dataset", "photos", str(folder), "--json")
-    assert summary["images"] == 5 and summary["unreadable"] == 0
+    _text, summary = run("import_dataset", "photos", str(folder), "--json")
+    assert summary["images"] == 5
+    assert summary["unreadable"] == 0
     assert summary["undecodable_names"] == 3  # the image, its sidecar and the folder's image
     assert ESCAPED_ID in summary["undecodable_name_examples"]
     got = items()
@@ -286,7 +303,8 @@ def test_undecodable_file_names_keep_their_item(folder: Path) -> None:
     assert got["sub-\\xff/inner.jpg"].status == Item.Status.OK
     first_ids = {k: v.pk for k, v in got.items()}
     _, again = run("import_dataset", "photos", str(folder), "--json")
-    assert again["created"] == 0 and again["updated"] == 5  # same ids: same items
+    assert again["created"] == 0
+    assert again["updated"] == 5
     assert {k: v.pk for k, v in items().items()} == first_ids
 
 
@@ -296,7 +314,8 @@ def test_undecodable_file_name_next_to_its_escaped_twin(folder: Path) -> None:
     write_bytes_named(folder, LATIN1_NAME, jpeg)
     write_jpeg(folder / ESCAPED_ID, size=(40, 30))
     _, summary = run("import_dataset", "photos", str(folder), "--json")
-    assert summary["images"] == 4 and summary["undecodable_names"] == 0
+    assert summary["images"] == 4
+    assert summary["undecodable_names"] == 0
     assert items()[ESCAPED_ID].width == 40  # the real file with that name
 
 
@@ -322,7 +341,8 @@ def test_extreme_aspect_ratios_are_unreadable(folder: Path, settings) -> None:
     write_png(folder / "wide.png", size=(400, 20))  # 20:1 exactly: accepted
     write_png(folder / "wider.png", size=(420, 20))  # 21:1
     _, summary = run("import_dataset", "photos", str(folder), "--json")
-    assert summary["unreadable"] == 2 and summary["ok"] == 4
+    assert summary["unreadable"] == 2
+    assert summary["ok"] == 4
     got = items()
     assert got["strip.png"].status_reason == (
         "extreme aspect ratio: 1x89000 is 89000:1, over SIEVE_MAX_ASPECT_RATIO=20 "

@@ -44,7 +44,8 @@ def test_places_format_with_indoor_outdoor_prompts(tmp_path: Path) -> None:
     _, summary = run(
         "import_taxonomy", "scenes", str(places), "--indoor-outdoor", str(flags), "--json"
     )
-    assert summary["labels"] == 7 and summary["format"] == "places"
+    assert summary["labels"] == 7
+    assert summary["format"] == "places"
     assert summary["outdoor_prompts"] == 3
     got = labels("scenes")
     prompts = {key: label.effective_prompt for key, label in got.items()}
@@ -84,7 +85,8 @@ def test_bundled_places365() -> None:
     result = taxonomy_import(
         name="places365", path=PLACES365, indoor_outdoor=PLACES365_INDOOR_OUTDOOR
     )
-    assert result.labels == 365 and result.outdoor_prompts == 25  # keys ending in /outdoor
+    assert result.labels == 365
+    assert result.outdoor_prompts == 25
     got = labels("places365")
     assert got["/b/beach"].effective_prompt == "A photo of a beach."
     assert got["/b/beach"].indoor_outdoor == "outdoor"
@@ -145,7 +147,8 @@ def test_bad_taxonomy_files_write_nothing(tmp_path: Path, content: str, message:
     path.write_text(content)
     with pytest.raises(CommandError, match=message):
         run("import_taxonomy", "bad", str(path))
-    assert not Taxonomy.objects.exists() and not Label.objects.exists()
+    assert not Taxonomy.objects.exists()
+    assert not Label.objects.exists()
 
 
 def test_bad_template_and_flags(tmp_path: Path) -> None:
@@ -188,7 +191,8 @@ def test_reimport_updates_labels(tmp_path: Path) -> None:
     ]
     path.write_text("forest\n")
     _, summary = run("import_taxonomy", "t", str(path), "--json")
-    assert summary["deleted"] == 2 and set(labels("t")) == {"forest"}
+    assert summary["deleted"] == 2
+    assert set(labels("t")) == {"forest"}
 
 
 def test_migration_clears_stored_outdoor_prompts_and_keeps_the_flag() -> None:

@@ -32,7 +32,9 @@ def test_import_dataset(dataset, image_root: Path) -> None:
         write_jpeg(folder / name)
     (folder / "junk.jpg").write_bytes(b"not an image")
     data, err = command("import_dataset", "photos", str(folder))
-    assert data["dataset"] == "photos" and data["images"] == 4 and data["unreadable"] == 1
+    assert data["dataset"] == "photos"
+    assert data["images"] == 4
+    assert data["unreadable"] == 1
     assert "4/4" in err  # the progress bar
     assert "unreadable: junk.jpg" in err  # the summary people read
 
@@ -44,19 +46,23 @@ def test_import_taxonomy(db, tmp_path: Path) -> None:
     flags.write_text("beach 2\nvolcano 1\n")  # volcano: not a label, a warning
     data, err = command("import_taxonomy", "t", str(path), "--indoor-outdoor", str(flags))
     assert data["labels"] == 2
-    assert "2/2" in err and "warning:" in err
+    assert "2/2" in err
+    assert "warning:" in err
 
 
 def test_draw_sample_and_thresholds(dataset, taxonomy, ann) -> None:
     run = build_run(dataset, taxonomy, [6, 6, 6])
     data, err = command("draw_sample", str(run.pk), "--classes", "2", "--per-class", "3")
     assert data["progress"]["items"] == 6
-    assert f"sample {data['id']}: 6 items" in err and "annotate at" in err
+    assert f"sample {data['id']}: 6 items" in err
+    assert "annotate at" in err
     sample = Sample.objects.get(pk=data["id"])
     for item in sample.items.select_related("sample"):
         verdict_record(sample_item=item, annotator=ann, value="hit")
     table, err = command("thresholds", str(sample.pk))
-    assert table["sample"] == sample.pk and table["decided"] == 6 and err == ""
+    assert table["sample"] == sample.pk
+    assert table["decided"] == 6
+    assert err == ""
 
 
 def test_import_predictions(dataset, taxonomy, tmp_path: Path) -> None:
@@ -65,7 +71,8 @@ def test_import_predictions(dataset, taxonomy, tmp_path: Path) -> None:
     path = tmp_path / "preds.csv"
     path.write_text(f"{first.external_id},label 00,0.9\nnope.jpg,label 00,0.5\n")
     data, err = command("import_predictions", "demo", "places", str(path))
-    assert data["predictions"] == 1 and data["skipped"] == {"unknown item": 1}
+    assert data["predictions"] == 1
+    assert data["skipped"] == {"unknown item": 1}
     assert f"Run {data['run']}: 1 predictions imported, skipped" in err
 
 
@@ -75,7 +82,8 @@ def test_classify_queued(dataset, taxonomy) -> None:
     build_run(dataset, taxonomy, [2])  # two items to classify
     data, err = command("classify", "demo", "--taxonomy", "places", "--model", "ViT-B-32")
     assert data["status"] == "queued"
-    assert f"Run {data['run']} queued" in err and "follow it at" in err
+    assert f"Run {data['run']} queued" in err
+    assert "follow it at" in err
 
 
 @pytest.mark.torch
@@ -94,8 +102,10 @@ def test_classify_sync_draws_a_bar_on_stderr(dataset, settings) -> None:
         "classify", "demo", "--taxonomy", "mini", "--model", "sieve-tiny",
         "--weights", str(checkpoint), "--sync",
     )  # fmt: skip
-    assert data["status"] == "succeeded" and data["predicted"] == 3
-    assert "3/3" in err and f"Run {data['run']} succeeded: 3 predictions" in err
+    assert data["status"] == "succeeded"
+    assert data["predicted"] == 3
+    assert "3/3" in err
+    assert f"Run {data['run']} succeeded: 3 predictions" in err
 
 
 @pytest.mark.django_db(transaction=True)
@@ -109,4 +119,5 @@ def test_a_child_process_prints_only_json_on_stdout(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["labels"] == 3
-    assert "3/3" in result.stderr and "child: 3 labels" in result.stderr
+    assert "3/3" in result.stderr
+    assert "child: 3 labels" in result.stderr

@@ -52,7 +52,8 @@ def test_same_seed_same_sample_other_seed_other_sample(run) -> None:
     assert drawn(a) != drawn(c)
     # Small draws fetch only the drawn ids (row_number() path): reproducible as well.
     small = [drawn(sample_draw(run=run, seed=42, per_class=10)) for _ in range(2)]
-    assert small[0] == small[1] and len(set(small[0])) == 100
+    assert small[0] == small[1]
+    assert len(set(small[0])) == 100
 
 
 def test_row_number_path_matches_the_id_list(run) -> None:
@@ -82,7 +83,8 @@ def test_min_probability_and_exclude_previous(run) -> None:
     second = sample_draw(run=run, seed=5, classes=10, per_class=50, exclude_previous=True)
     items = set(SampleItem.objects.filter(sample=first).values_list("prediction__item", flat=True))
     again = set(SampleItem.objects.filter(sample=second).values_list("prediction__item", flat=True))
-    assert len(again) == 500 and not items & again
+    assert len(again) == 500
+    assert not items & again
 
 
 def test_bad_options_and_unfinished_runs(run) -> None:
@@ -105,11 +107,15 @@ def test_api_draw_permissions(run, lee, ann, otto, ada) -> None:
     response = api_for(lee).post(url, body, format="json")
     assert response.status_code == 201, response.content
     data = response.json()
-    assert data["seed"] == 9 and data["redundancy"] == 2 and data["created_by"] == "lee"
-    assert data["progress"]["items"] == 30 and data["progress"]["wanted"] == 60
+    assert data["seed"] == 9
+    assert data["redundancy"] == 2
+    assert data["created_by"] == "lee"
+    assert data["progress"]["items"] == 30
+    assert data["progress"]["wanted"] == 60
     assert api_for(ada).post(url, body, format="json").status_code == 201
     bad = api_for(lee).post(url, {"classes": -1, "per_class": "x"}, format="json")
-    assert bad.status_code == 400 and {"classes", "per_class"} <= set(bad.json())
+    assert bad.status_code == 400
+    assert {"classes", "per_class"} <= set(bad.json())
     assert api_for(ann).get(f"/api/samples/{data['id']}/").json()["id"] == data["id"]
     assert api_for(otto).get(f"/api/samples/{data['id']}/").status_code == 404
 
@@ -122,7 +128,8 @@ def test_items_show_verdict_counts_to_leads_only_and_blind_hides_probability(run
     assert len(lead_rows) == len(ann_rows) == 10
     assert {"id", "external_id", "label", "probability", "verdicts"} <= set(lead_rows[0])
     assert lead_rows[0]["probability"] is not None
-    assert "verdicts" not in ann_rows[0] and ann_rows[0]["probability"] is None
+    assert "verdicts" not in ann_rows[0]
+    assert ann_rows[0]["probability"] is None
     next_item = api_for(ann).get(f"/api/samples/{sample.pk}/next/").json()
     assert next_item["probability"] is None
 
@@ -130,7 +137,8 @@ def test_items_show_verdict_counts_to_leads_only_and_blind_hides_probability(run
 def test_draw_sample_command(run) -> None:
     call_command("draw_sample", str(run.pk), "--classes", "2", "--per-class", "3", "--seed", "4")
     sample = Sample.objects.get()
-    assert sample.items.count() == 6 and sample.seed == 4
+    assert sample.items.count() == 6
+    assert sample.seed == 4
 
 
 @pytest.mark.django_db(transaction=True)
@@ -143,13 +151,15 @@ def test_draw_sample_command_json_in_a_child_process(run) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)  # the whole of stdout: one JSON document
     assert f"sample {data['id']}: 21 items" in result.stderr
-    assert data["progress"]["items"] == 21 and data["progress"]["wanted"] == 42
+    assert data["progress"]["items"] == 21
+    assert data["progress"]["wanted"] == 42
     assert data["seed"] == 11
     bad = subprocess.run(
         [sys.executable, "manage.py", "draw_sample", "999999"],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert bad.returncode != 0 and "999999" in bad.stderr
+    assert bad.returncode != 0
+    assert "999999" in bad.stderr
 
 
 def test_sample_lists_use_a_constant_number_of_queries(run, lee) -> None:
@@ -160,8 +170,9 @@ def test_sample_lists_use_a_constant_number_of_queries(run, lee) -> None:
         for seed in range(extra):
             sample_draw(run=run, classes=2, per_class=3, seed=10 + seed, created_by=lee)
         with CaptureQueriesContext(connection) as ctx:
-            listed = api.get(f"/api/runs/{run.pk}/samples/").json()
+            page = api.get(f"/api/runs/{run.pk}/samples/").json()
         counts.append(len(ctx.captured_queries))
-        assert len(listed) == 1 + extra
+        listed = page["results"]
+        assert page["count"] == len(listed) == 1 + extra
         assert all(s["progress"]["items"] == 6 for s in listed)
     assert counts[0] == counts[1]  # progress of all samples in one grouped query
