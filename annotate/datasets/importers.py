@@ -3,10 +3,10 @@
 Used by `manage.py import_dataset`, the admin console and the tests: one function,
 `dataset_import`, several front doors.
 
-Formats (README, "Datasets"): images under FOLDER (external id = the path relative to FOLDER,
-with `/` separators); captions from a CSV (`filename,caption`), a JSONL
-(`{"filename": ..., "caption": ...}`) or, without a captions file, sidecar `.txt` files with the
-image's stem next to the image (the InstaCities1M layout).
+Formats (README.md, "Datasets, taxonomies and members"): images under FOLDER (external id =
+the path relative to FOLDER, with `/` separators); captions from a CSV (`filename,caption`), a
+JSONL (`{"filename": ..., "caption": ...}`) or, without a captions file, sidecar `.txt` files
+with the image's stem next to the image (the InstaCities1M layout).
 
 Only image headers are read (format and size, no pixel decoding). A cheap trailer check catches
 truncated JPEG/PNG/GIF/WebP files; files Pillow cannot identify, empty files, images with more
@@ -398,6 +398,212 @@ def resolve_import_folder(folder: str | Path) -> Path:
         raise DatasetImportError(f"image folder {exc}") from None
 
 
+def _check_request(
+    name: str, folder: str | Path, captions: str | Path | None
+) -> tuple[Path, Path | None]:
+    """The import folder and captions file of a valid request; raises before anything is read."""
+    if not NAME_RE.match(name or ""):
+        raise DatasetImportError(
+            f"dataset name {name!r} must be letters, digits, '-' or '_' (a slug)"
+        )
+    root = resolve_import_folder(folder)
+    existing = Dataset.objects.filter(name=name).first()
+    if existing is not None and existing.kind != Dataset.Kind.IMAGES:
+        raise DatasetImportError(f"dataset {name!r} is a {existing.kind} dataset")
+    captions_path = Path(captions).expanduser().resolve() if captions else None
+    if captions_path is not None and not captions_path.is_file():
+        raise DatasetImportError(f"captions file {str(captions)!r} does not exist")
+    return root, captions_path
+
+
+def _check_image_count(count: int, max_images: int | None, *, name: str, root: Path) -> None:
+    if max_images is not None and count > max_images:
+        raise DatasetImportError(
+            f"{count:,} images is more than {max_images:,} for an import from the web "
+            f"console; run `manage.py import_dataset {name} {root}` instead"
+        )
+
+
+@dataclass
+class _Captions:
+    """The captions and metadata an import brings, by external id."""
+
+    captions: dict[str, str]
+    metadata: dict[str, dict]
+
+
+def _read_caption_source(
+    captions_path: Path | None, root: Path, scan: FolderScan
+) -> tuple[_Captions, CaptionReport]:
+    """Captions and metadata from the captions file, or from sidecar files without one."""
+    if captions_path is not None:
+        captions, metadata, report = read_captions(captions_path, set(scan.images))
+        return _Captions(captions, metadata), report
+    captions, report = read_sidecars(root, scan)
+    return _Captions(captions, {}), report
+
+
+def _probe_one(root: Path, scan: FolderScan, rel: str) -> tuple:
+    """(status, reason, width, height, format) of one image; a compact tuple so that a
+    million items stay in memory."""
+    path = root / scan.disk_path(rel)
+    if path.is_symlink() and not _link_inside(rel, root):
+        return (UNREADABLE, "symbolic link leading outside the dataset folder (or nowhere)")
+    p = probe_image(path)
+    return (p["status"], p["reason"], p["width"], p["height"], p["fmt"])
+
+
+def _probe_all(root: Path, scan: FolderScan, progress: Progress | None) -> list[tuple]:
+    """One probe tuple per image of the scan, in order, reporting progress every 500."""
+    probes: list[tuple] = []
+    total = len(scan.images)
+    with warnings.catch_warnings():
+        # We apply our own pixel limit; Pillow's (global) warning would only add noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for index, rel in enumerate(scan.images, start=1):
+            probes.append(_probe_one(root, scan, rel))
+            if progress and (index % 500 == 0 or index == total):
+                progress(index, total)
+    if progress and not total:
+        progress(0, 0)
+    return probes
+
+
+@dataclass
+class _Written:
+    """What writing the items did to the database."""
+
+    dataset: Dataset
+    previous: set[str]  # external ids the dataset had before the import
+    stale: int
+    unreadable_examples: list[str]
+
+
+def _dataset_for(name: str, root: Path) -> Dataset:
+    """Dataset `name`, created or pointed at `root`."""
+    dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"image_root": str(root)})
+    if dataset.image_root != str(root):
+        dataset.image_root = str(root)
+        dataset.save(update_fields=["image_root", "updated"])
+    return dataset
+
+
+def _old_values(dataset: Dataset, batch: list[str], previous: set[str]) -> dict[str, tuple]:
+    """(caption, metadata) by external id of the batch's items that already exist."""
+    if not previous:
+        return {}
+    rows = dataset.items.filter(external_id__in=batch).values_list(
+        "external_id", "caption", "metadata"
+    )
+    return {eid: (caption, meta) for eid, caption, meta in rows}
+
+
+def _item(dataset: Dataset, rel: str, probe: tuple, old: tuple, new: _Captions) -> Item:
+    """The item to upsert: items without a new caption keep theirs; metadata is merged."""
+    status, reason, width, height, fmt = (*probe, None, None, "")[:5]
+    old_caption, old_meta = old
+    return Item(
+        dataset=dataset,
+        external_id=rel,
+        image_path=rel,
+        caption=new.captions.get(rel, old_caption),
+        metadata={**(old_meta or {}), **new.metadata.get(rel, {})},
+        status=status,
+        status_reason=reason[:500],
+        width=width,
+        height=height,
+        image_format=fmt,
+    )
+
+
+def _upsert_batch(
+    dataset: Dataset,
+    batch: list[str],
+    probes: list[tuple],
+    new: _Captions,
+    previous: set[str],
+    unreadable_examples: list[str],
+) -> None:
+    """Insert or update one batch of items (`probes` aligned with `batch`)."""
+    old = _old_values(dataset, batch, previous)
+    objs = []
+    for rel, probe in zip(batch, probes, strict=True):
+        if probe[0] != Item.Status.OK:
+            _add_example(unreadable_examples, f"{rel}: {probe[1]}")
+        objs.append(_item(dataset, rel, probe, old.get(rel, ("", {})), new))
+    Item.objects.bulk_create(
+        objs,
+        update_conflicts=True,
+        unique_fields=["dataset", "external_id"],
+        update_fields=UPSERT_FIELDS,
+    )
+
+
+def _mark_stale(dataset: Dataset, previous: set[str], images: set[str]) -> int:
+    """Items of an earlier import whose image is gone get status `missing`; their count."""
+    gone = [eid for eid in previous if eid not in images]
+    stale = 0
+    for start in range(0, len(gone), WRITE_BATCH):
+        stale += (
+            dataset.items.filter(external_id__in=gone[start : start + WRITE_BATCH])
+            .exclude(image_path="")
+            .update(status=Item.Status.MISSING, status_reason="image not found at last import")
+        )
+    return stale
+
+
+def _write_items(
+    name: str, root: Path, images: list[str], probes: list[tuple], new: _Captions
+) -> _Written:
+    """Upsert every item and mark the stale ones, in one transaction."""
+    with transaction.atomic():
+        dataset = _dataset_for(name, root)
+        previous = set(dataset.items.values_list("external_id", flat=True))
+        unreadable_examples: list[str] = []
+        for start in range(0, len(images), WRITE_BATCH):
+            end = start + WRITE_BATCH
+            _upsert_batch(
+                dataset, images[start:end], probes[start:end], new, previous, unreadable_examples
+            )
+        stale = _mark_stale(dataset, previous, set(images))
+        dataset.save(update_fields=["updated"])
+    return _Written(dataset, previous, stale, unreadable_examples)
+
+
+def _import_result(
+    *,
+    root: Path,
+    scan: FolderScan,
+    probes: list[tuple],
+    new: _Captions,
+    report: CaptionReport,
+    written: _Written,
+    started: float,
+) -> ImportResult:
+    """The counts an import reports, from what each phase found."""
+    images = scan.images
+    total = len(images)
+    unreadable = sum(1 for p in probes if p[0] != Item.Status.OK)
+    created = sum(1 for rel in images if rel not in written.previous)
+    return ImportResult(
+        dataset_id=written.dataset.pk,
+        dataset=written.dataset.name,
+        folder=str(root),
+        images=total,
+        created=created,
+        updated=total - created,
+        ok=total - unreadable,
+        unreadable=unreadable,
+        captioned=sum(1 for rel in images if rel in new.captions),
+        stale=written.stale,
+        seconds=round(time.monotonic() - started, 3),
+        captions=report,
+        unreadable_examples=written.unreadable_examples,
+        undecodable_names=len(scan.on_disk),
+        undecodable_name_examples=sorted(scan.on_disk)[:MAX_EXAMPLES],
+    )
+
+
 def dataset_import(
     *,
     name: str,
@@ -414,122 +620,20 @@ def dataset_import(
     folder is refused before any file is read (the console's bound on work in a request).
     """
     started = time.monotonic()
-    if not NAME_RE.match(name or ""):
-        raise DatasetImportError(
-            f"dataset name {name!r} must be letters, digits, '-' or '_' (a slug)"
-        )
-    root = resolve_import_folder(folder)
-    existing_ds = Dataset.objects.filter(name=name).first()
-    if existing_ds is not None and existing_ds.kind != Dataset.Kind.IMAGES:
-        raise DatasetImportError(f"dataset {name!r} is a {existing_ds.kind} dataset")
-    captions_path = Path(captions).expanduser().resolve() if captions else None
-    if captions_path is not None and not captions_path.is_file():
-        raise DatasetImportError(f"captions file {str(captions)!r} does not exist")
-
+    root, captions_path = _check_request(name, folder, captions)
     scan = scan_folder(root)
-    images = scan.images
-    if max_images is not None and len(images) > max_images:
-        raise DatasetImportError(
-            f"{len(images):,} images is more than {max_images:,} for an import from the web "
-            f"console; run `manage.py import_dataset {name} {root}` instead"
-        )
-    image_set = set(images)
-    if captions_path is not None:
-        new_captions, new_metadata, report = read_captions(captions_path, image_set)
-    else:
-        new_captions, report = read_sidecars(root, scan)
-        new_metadata = {}
-
-    # Compact tuples (status, reason, width, height, format): a million items stay in memory.
-    probes: list[tuple] = []
-    total = len(images)
-    with warnings.catch_warnings():
-        # We apply our own pixel limit; Pillow's (global) warning would only add noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        for index, rel in enumerate(images, start=1):
-            path = root / scan.disk_path(rel)
-            if path.is_symlink() and not _link_inside(rel, root):
-                probes.append(
-                    (UNREADABLE, "symbolic link leading outside the dataset folder (or nowhere)")
-                )
-            else:
-                p = probe_image(path)
-                probes.append((p["status"], p["reason"], p["width"], p["height"], p["fmt"]))
-            if progress and (index % 500 == 0 or index == total):
-                progress(index, total)
-    if progress and not total:
-        progress(0, 0)
-
+    _check_image_count(len(scan.images), max_images, name=name, root=root)
+    new, report = _read_caption_source(captions_path, root, scan)
+    probes = _probe_all(root, scan, progress)
     # Headers are read before the transaction: with SQLite the write lock is held only while
     # rows are written, not while files are read.
-    with transaction.atomic():
-        dataset, _ = Dataset.objects.get_or_create(name=name, defaults={"image_root": str(root)})
-        if dataset.image_root != str(root):
-            dataset.image_root = str(root)
-            dataset.save(update_fields=["image_root", "updated"])
-        previous = set(dataset.items.values_list("external_id", flat=True))
-        unreadable_examples: list[str] = []
-        for start in range(0, total, WRITE_BATCH):
-            batch = images[start : start + WRITE_BATCH]
-            old = {}
-            if previous:
-                # Items without a new caption keep theirs; metadata is merged.
-                rows = dataset.items.filter(external_id__in=batch).values_list(
-                    "external_id", "caption", "metadata"
-                )
-                old = {eid: (caption, meta) for eid, caption, meta in rows}
-            objs = []
-            for rel, probe in zip(batch, probes[start : start + WRITE_BATCH], strict=True):
-                status, reason, width, height, fmt = (*probe, None, None, "")[:5]
-                old_caption, old_meta = old.get(rel, ("", {}))
-                if status != Item.Status.OK:
-                    _add_example(unreadable_examples, f"{rel}: {reason}")
-                objs.append(
-                    Item(
-                        dataset=dataset,
-                        external_id=rel,
-                        image_path=rel,
-                        caption=new_captions.get(rel, old_caption),
-                        metadata={**(old_meta or {}), **new_metadata.get(rel, {})},
-                        status=status,
-                        status_reason=reason[:500],
-                        width=width,
-                        height=height,
-                        image_format=fmt,
-                    )
-                )
-            Item.objects.bulk_create(
-                objs,
-                update_conflicts=True,
-                unique_fields=["dataset", "external_id"],
-                update_fields=UPSERT_FIELDS,
-            )
-        gone = [eid for eid in previous if eid not in image_set]
-        stale = 0
-        for start in range(0, len(gone), WRITE_BATCH):
-            stale += (
-                dataset.items.filter(external_id__in=gone[start : start + WRITE_BATCH])
-                .exclude(image_path="")
-                .update(status=Item.Status.MISSING, status_reason="image not found at last import")
-            )
-        dataset.save(update_fields=["updated"])
-
-    unreadable = sum(1 for p in probes if p[0] != Item.Status.OK)
-    created = sum(1 for rel in images if rel not in previous)
-    return ImportResult(
-        dataset_id=dataset.pk,
-        dataset=dataset.name,
-        folder=str(root),
-        images=total,
-        created=created,
-        updated=total - created,
-        ok=total - unreadable,
-        unreadable=unreadable,
-        captioned=sum(1 for rel in images if rel in new_captions),
-        stale=stale,
-        seconds=round(time.monotonic() - started, 3),
-        captions=report,
-        unreadable_examples=unreadable_examples,
-        undecodable_names=len(scan.on_disk),
-        undecodable_name_examples=sorted(scan.on_disk)[:MAX_EXAMPLES],
+    written = _write_items(name, root, scan.images, probes, new)
+    return _import_result(
+        root=root,
+        scan=scan,
+        probes=probes,
+        new=new,
+        report=report,
+        written=written,
+        started=started,
     )
