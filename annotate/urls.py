@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from annotate.api_fallback import api_not_found
 
 # Each app owns its pages (`urls.py`) and its API endpoints (`api_urls.py`).
 api_patterns = [
@@ -19,6 +21,9 @@ api_patterns = [
         ),
         name="api-docs",
     ),
+    # Last: any other path under /api/ ending in "/" answers a JSON 404 like the endpoints
+    # (Django's own 404 is an HTML page); a path without the slash still gets APPEND_SLASH.
+    re_path(r"^.*/$", api_not_found),
 ]
 
 urlpatterns = [

@@ -1,104 +1,96 @@
 """REST endpoints for classification runs. Thin: objects come from the permission-checked
-selectors, state changes from `classifier.services`, numbers from `classifier.scoring`.
+selectors, state changes from `classifier.services`, numbers from `classifier.scoring`; the
+answers are `classifier.serializers`, the errors `annotate.rest`'s handler.
 
 Leads and annotators of a dataset read its runs; only admins (global, or admin of the
 dataset) start, cancel or resume them. Another dataset's run answers 404."""
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.datasets.access import require_role
+from annotate.datasets.api import dataset_roles
 from annotate.datasets.models import Role
 from annotate.datasets.selectors import get_dataset_for_user
+from annotate.errors import NotFound
+from annotate.rest import PageQuery, page_of, paginate, query_params, responses
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
-from classifier.selectors import (
-    get_run_for_user,
-    run_progress,
-    runs_for_user,
-    runs_with_progress,
+from classifier.selectors import get_run_for_user, runs_for_user, runs_with_progress
+from classifier.serializers import (
+    CoverageSerializer,
+    LabelDistributionSerializer,
+    RunCreateSerializer,
+    RunSerializer,
 )
-from classifier.services import ENSEMBLES, run_cancel, run_create, run_resume
-
-
-def run_json(run: ClassificationRun, progress: dict | None = None) -> dict:
-    return {
-        "id": run.pk,
-        "name": run.name,
-        "dataset": run.dataset_id,
-        "dataset_name": run.dataset.name,
-        "taxonomy": run.taxonomy_id,
-        "taxonomy_name": run.taxonomy.name,
-        "model": run.model,
-        "weights": run.weights,
-        "ensemble": run.ensemble,
-        "w_img": run.w_img,
-        "w_txt": run.w_txt,
-        "condition_threshold": run.condition_threshold,
-        "templates": run.templates,
-        "source": run.source,
-        "status": run.status,
-        "error": run.error,
-        "created": run.created,
-        "started": run.started,
-        "finished": run.finished,
-        "created_by": run.created_by.username if run.created_by else None,
-        "progress": progress or run_progress(run=run),
-        "url": f"/runs/{run.pk}/",
-    }
-
-
-class RunCreateSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField()
-    taxonomy = serializers.CharField(help_text="taxonomy id or name")
-    model = serializers.CharField(default="ViT-B-32", max_length=100)
-    weights = serializers.CharField(default="", allow_blank=True, max_length=1000)
-    ensemble = serializers.ChoiceField(choices=ENSEMBLES, default="image")
-    w_img = serializers.FloatField(default=0.8, min_value=0, max_value=1)
-    w_txt = serializers.FloatField(default=0.2, min_value=0, max_value=1)
-    condition_threshold = serializers.FloatField(default=0.6, min_value=0, max_value=1)
-    templates = serializers.ListField(
-        child=serializers.CharField(max_length=300), default=list, max_length=50
-    )
-    name = serializers.CharField(default="", allow_blank=True, max_length=200)
-
-
-def _taxonomy(value: str) -> Taxonomy:
-    taxonomy = Taxonomy.objects.filter(
-        **({"pk": int(value)} if value.isdigit() else {"name": value})
-    ).first()
-    if taxonomy is None:
-        raise serializers.ValidationError({"taxonomy": f"No taxonomy {value!r}."})
-    return taxonomy
-
+from classifier.services import run_cancel, run_create, run_resume
 
 ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
 
 
-@extend_schema(methods=["GET"], operation_id="runs_list", responses={200: dict})
-@extend_schema(methods=["POST"], request=RunCreateSerializer, responses={201: dict})
+def run_json(run: ClassificationRun, request: Request | None = None, role: str | None = None):
+    """One run as the caller (with `role` on its dataset) sees it."""
+    context = {"request": request, "roles": {run.dataset_id: role}}
+    return RunSerializer(run, context=context).data
+
+
+class RunListQuery(PageQuery):
+    dataset = serializers.IntegerField(required=False, min_value=1, help_text="only this dataset")
+    status = serializers.ChoiceField(
+        choices=ClassificationRun.Status.choices, required=False, help_text="only this status"
+    )
+
+
+def _taxonomy(value: str) -> Taxonomy:
+    """The taxonomy named by id or name; 404 when there is none."""
+    taxonomy = Taxonomy.objects.filter(
+        **({"pk": int(value)} if value.isascii() and value.isdigit() else {"name": value})
+    ).first()
+    if taxonomy is None:
+        raise NotFound(f"No taxonomy {value!r}.")
+    return taxonomy
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="runs_list",
+    parameters=[RunListQuery],
+    responses=responses({200: page_of(RunSerializer)}, 400),
+)
+@extend_schema(
+    methods=["POST"],
+    request=RunCreateSerializer,
+    responses=responses({201: RunSerializer}, 400, 403, 404),
+)
 @api_view(["GET", "POST"])
 def run_list(request: Request) -> Response:
     """GET: the runs of your datasets (newest first; ?dataset=ID, ?status=...).
-    POST (admins): start a run."""
+    POST (admins of the dataset): start a run."""
     if request.method == "POST":
         return _run_start(request)
+    query = query_params(RunListQuery, request)
     runs = runs_for_user(request.user).select_related("dataset", "taxonomy", "created_by")
     runs = runs.order_by("-id")
-    if (dataset := request.query_params.get("dataset", "")).isdigit():
-        runs = runs.filter(dataset_id=int(dataset))
-    if (wanted := request.query_params.get("status")) in ClassificationRun.Status.values:
-        runs = runs.filter(status=wanted)
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(runs, request)
-    rows = runs_with_progress(page)
-    return paginator.get_paginated_response([run_json(r["run"], r["progress"]) for r in rows])
+    if "dataset" in query:
+        runs = runs.filter(dataset_id=query["dataset"])
+    if "status" in query:
+        runs = runs.filter(status=query["status"])
+    roles = dataset_roles(request.user)
+
+    def serialize(page: list[ClassificationRun]) -> list:
+        rows = runs_with_progress(page)
+        context = {
+            "request": request,
+            "roles": roles,
+            "progress": {row["run"].pk: row["progress"] for row in rows},
+        }
+        return RunSerializer(page, many=True, context=context).data
+
+    return paginate(request, runs, serialize)
 
 
 def _run_start(request: Request) -> Response:
@@ -107,60 +99,62 @@ def _run_start(request: Request) -> Response:
     values = data.validated_data
     dataset, role = get_dataset_for_user(request.user, values["dataset"])
     require_role(role, Role.ADMIN, ADMINS_ONLY)
-    try:
-        run = run_create(
-            dataset=dataset, taxonomy=_taxonomy(values["taxonomy"]), model=values["model"],
-            weights=values["weights"], ensemble=values["ensemble"], w_img=values["w_img"],
-            w_txt=values["w_txt"], condition_threshold=values["condition_threshold"],
-            templates=values["templates"], name=values["name"], created_by=request.user,
-        )  # fmt: skip
-    except ValidationError as exc:
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
-    return Response(run_json(run), status=status.HTTP_201_CREATED)
+    run = run_create(
+        dataset=dataset, taxonomy=_taxonomy(values["taxonomy"]), model=values["model"],
+        weights=values["weights"], ensemble=values["ensemble"], w_img=values["w_img"],
+        w_txt=values["w_txt"], condition_threshold=values["condition_threshold"],
+        templates=values["templates"], name=values["name"], created_by=request.user,
+    )  # fmt: skip
+    return Response(run_json(run, request, role), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses={200: dict})
+@extend_schema(responses=responses({200: RunSerializer}, 404))
 @api_view(["GET"])
 def run_detail(request: Request, pk: int) -> Response:
-    return Response(run_json(get_run_for_user(request.user, pk)[0]))
+    run, role = get_run_for_user(request.user, pk)
+    return Response(run_json(run, request, role))
 
 
-@extend_schema(request=None, responses={200: dict})
+@extend_schema(request=None, responses=responses({200: RunSerializer}, 403, 404))
 @api_view(["POST"])
 def run_cancel_view(request: Request, pk: int) -> Response:
     """Cancel (admins): pending chunks are revoked, running ones stop at their next batch."""
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.ADMIN, ADMINS_ONLY)
-    return Response(run_json(run_cancel(run=run)))
+    return Response(run_json(run_cancel(run=run), request, role))
 
 
-@extend_schema(request=None, responses={200: dict})
+@extend_schema(request=None, responses=responses({200: RunSerializer}, 403, 404, 409))
 @api_view(["POST"])
 def run_resume_view(request: Request, pk: int) -> Response:
-    """Resume a cancelled or failed run (admins): only missing chunks are re-dispatched."""
+    """Resume a cancelled or failed run (admins): only missing chunks are re-dispatched;
+    409 when the run is neither cancelled nor failed."""
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.ADMIN, ADMINS_ONLY)
-    try:
-        run = run_resume(run=run)
-    except ValidationError as exc:
-        return Response({"detail": exc.messages[0]}, status=status.HTTP_409_CONFLICT)
-    return Response(run_json(run))
+    return Response(run_json(run_resume(run=run), request, role))
 
 
-@extend_schema(responses={200: dict})
+@extend_schema(responses=responses({200: CoverageSerializer}, 404))
 @api_view(["GET"])
 def run_coverage_view(request: Request, pk: int) -> Response:
     """Per threshold 0.0..1.0: items with top probability >= threshold, and their percent."""
     run, _ = get_run_for_user(request.user, pk)
-    return Response({"rows": run_coverage(run=run)})
+    return Response(CoverageSerializer({"rows": run_coverage(run=run)}).data)
 
 
-@extend_schema(responses={200: dict})
+class LabelsQuery(serializers.Serializer):
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=400, help_text="how many labels (default 20)"
+    )
+
+
+@extend_schema(
+    parameters=[LabelsQuery], responses=responses({200: LabelDistributionSerializer}, 400, 404)
+)
 @api_view(["GET"])
 def run_labels_view(request: Request, pk: int) -> Response:
     """The most frequent predicted labels (?limit=20, at most 400)."""
     run, _ = get_run_for_user(request.user, pk)
-    limit = request.query_params.get("limit", "20")
-    limit = min(int(limit), 400) if limit.isdigit() else 20
-    return Response({"rows": run_label_distribution(run=run, limit=limit)})
+    limit = query_params(LabelsQuery, request).get("limit", 20)
+    rows = run_label_distribution(run=run, limit=limit)
+    return Response(LabelDistributionSerializer({"rows": rows}).data)

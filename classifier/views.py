@@ -4,13 +4,13 @@ Thin: selectors fetch (404 across datasets), services change."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
+from annotate.errors import Conflict
 from classifier.models import ClassificationRun
 from classifier.selectors import get_run_for_user, run_progress
 from classifier.services import run_cancel, run_resume
@@ -48,6 +48,6 @@ def run_resume_page(request: HttpRequest, pk: int) -> HttpResponse:
     require_role(role, Role.ADMIN, ADMINS_ONLY)
     try:
         run = run_resume(run=run)
-    except ValidationError as exc:
-        messages.error(request, exc.messages[0])
+    except Conflict as exc:
+        messages.error(request, str(exc))
     return redirect("run-detail", pk=run.pk)

@@ -1,15 +1,19 @@
 """REST endpoints for samples, assignment and verdicts. Thin: input is checked by explicit
-serializers, the work is done by `sampling`, `assignment` and `services`."""
+serializers, the work is done by `sampling`, `assignment` and `services`, the answers are
+`serializers`; service errors reach the API's one error handler (annotate/rest.py)."""
 
 from __future__ import annotations
 
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, renderer_classes
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,22 +21,42 @@ from rest_framework.response import Response
 from annotate.csvexport import csv_text
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
-from annotate.taxonomies.models import Label
-from annotate.validation.assignment import (
-    sample_item_next,
-    sample_progress,
-    samples_progress,
+from annotate.rest import (
+    IdListField,
+    IdOrNameField,
+    PageQuery,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    absolute_url,
+    error_body,
+    id_list_parameter,
+    page_of,
+    paginate,
+    query_params,
+    responses,
 )
+from annotate.taxonomies.models import Label
+from annotate.validation.assignment import sample_item_next, samples_progress
 from annotate.validation.models import Sample, SampleItem, Verdict
-from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, SampleError, sample_draw
+from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, MAX_REDUNDANCY, sample_draw
 from annotate.validation.selectors import (
     get_sample_for_user,
     get_sample_item_for_user,
     samples_for_user,
 )
+from annotate.validation.serializers import (
+    NextItemSerializer,
+    SampleItemSerializer,
+    SampleSerializer,
+    VerdictConflictSerializer,
+    VerdictExportSerializer,
+    VerdictSerializer,
+)
 from annotate.validation.services import (
+    MAX_DURATION_MS,
     VerdictConflict,
-    VerdictError,
     sample_set_status,
     verdict_change,
     verdict_record,
@@ -44,39 +68,17 @@ from classifier.selectors import get_run_for_user
 # ---------------------------------------------------------------- representations
 
 
-def image_url(item_id: int) -> str:
-    return reverse("item-image", args=[item_id])
+def image_url(item_id: int, request: Request | None = None) -> str:
+    return absolute_url(request, reverse("item-image", args=[item_id]))
 
 
-def thumbnail_url(item_id: int, size: int = 256) -> str:
-    return reverse("item-thumbnail", args=[item_id]) + f"?size={size}"
+def thumbnail_url(item_id: int, size: int = 256, request: Request | None = None) -> str:
+    return absolute_url(request, reverse("item-thumbnail", args=[item_id]) + f"?size={size}")
 
 
 def sample_json(sample: Sample, progress: dict | None = None) -> dict:
-    return {
-        "id": sample.pk,
-        "run": sample.run_id,
-        "dataset": sample.run.dataset_id,
-        "taxonomy": sample.run.taxonomy_id,
-        "classes": sample.classes,
-        "per_class": sample.per_class,
-        "seed": sample.seed,
-        "redundancy": sample.redundancy,
-        "overlap": sample.overlap,
-        "min_probability": sample.min_probability,
-        "exclude_previous": sample.exclude_previous,
-        "blind": sample.blind,
-        "status": sample.status,
-        "created_by": sample.created_by.username if sample.created_by else None,
-        "created": sample.created,
-        "progress": progress if progress is not None else sample_progress(sample=sample),
-    }
-
-
-def samples_json(samples) -> list[dict]:
-    samples = list(samples)
-    progress = samples_progress(samples=samples)
-    return [sample_json(sample, progress[sample.pk]) for sample in samples]
+    context = {"progress": {sample.pk: progress}} if progress is not None else {}
+    return SampleSerializer(sample, context=context).data
 
 
 def label_json(label: Label | None) -> dict | None:
@@ -100,9 +102,9 @@ def suggestions(item: SampleItem, limit: int = 5) -> list[Label]:
     return [found[i] for i in ids[:limit] if i in found]
 
 
-def next_item_json(item: SampleItem, lease_expires=None) -> dict:
+def next_item_json(item: SampleItem, lease_expires=None, request: Request | None = None) -> dict:
     """What an annotator sees of an item: never other people's verdicts; no probability when
-    the sample is blind."""
+    the sample is blind. Image URLs are absolute when a `request` is given (the API)."""
     prediction = item.prediction
     label = prediction.label
     return {
@@ -116,78 +118,97 @@ def next_item_json(item: SampleItem, lease_expires=None) -> dict:
         "prompt": label_prompts(item.sample.run, label)[0],
         "prompts": label_prompts(item.sample.run, label),
         "probability": None if item.sample.blind else prediction.probability,
-        "image_url": image_url(prediction.item_id),
-        "thumbnail_url": thumbnail_url(prediction.item_id),
+        "image_url": image_url(prediction.item_id, request=request),
+        "thumbnail_url": thumbnail_url(prediction.item_id, request=request),
         "suggestions": [label_json(s) for s in suggestions(item)],
         "lease_expires": lease_expires,
     }
 
 
 def verdict_json(verdict: Verdict) -> dict:
-    return {
-        "id": verdict.pk,
-        "sample_item": verdict.sample_item_id,
-        "annotator": verdict.annotator.username,
-        "value": verdict.value,
-        "corrected_label": verdict.corrected_label_id,
-        "corrected_label_key": verdict.corrected_label.key if verdict.corrected_label else None,
-        "key": verdict.key,
-        "duration_ms": verdict.duration_ms,
-        "created": verdict.created,
-        "updated": verdict.updated,
-    }
+    return VerdictSerializer(verdict).data
+
+
+@error_body.register
+def _verdict_conflict_body(exc: VerdictConflict) -> dict:
+    """409 for a verdict on an item the caller already judged: the verdict that stays."""
+    return {"detail": str(exc), "verdict": verdict_json(exc.verdict)}
 
 
 # ---------------------------------------------------------------- samples
 
 
 class SampleInput(serializers.Serializer):
-    classes = serializers.IntegerField(min_value=1, max_value=MAX_CLASSES, default=10)
-    per_class = serializers.IntegerField(min_value=1, max_value=MAX_PER_CLASS, default=100)
-    seed = serializers.IntegerField(
+    classes = StrictIntegerField(min_value=1, max_value=MAX_CLASSES, default=10)
+    per_class = StrictIntegerField(min_value=1, max_value=MAX_PER_CLASS, default=100)
+    seed = StrictIntegerField(
         required=False, allow_null=True, min_value=-(2**63), max_value=2**63 - 1
     )
-    redundancy = serializers.IntegerField(min_value=1, max_value=20, default=1)
-    overlap = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.1)
-    min_probability = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.0)
-    exclude_previous = serializers.BooleanField(default=False)
-    blind = serializers.BooleanField(default=False)
+    redundancy = StrictIntegerField(min_value=1, max_value=MAX_REDUNDANCY, default=1)
+    overlap = StrictFloatField(min_value=0.0, max_value=1.0, default=0.1)
+    min_probability = StrictFloatField(min_value=0.0, max_value=1.0, default=0.0)
+    exclude_previous = StrictBooleanField(default=False)
+    blind = StrictBooleanField(default=False)
 
 
 LEADS_ONLY = "Only leads and admins of this dataset may do this."
 
 
-@extend_schema(request=SampleInput, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+def _samples_page(request: Request, samples) -> Response:
+    """A page of samples, with their progress counted for the page in one query."""
+
+    def serialize(page: list[Sample]) -> list:
+        context = {"progress": samples_progress(samples=page)}
+        return SampleSerializer(page, many=True, context=context).data
+
+    return paginate(request, samples.select_related("run", "created_by"), serialize)
+
+
+@extend_schema(
+    methods=["GET"],
+    parameters=[PageQuery],
+    responses=responses({200: page_of(SampleSerializer)}, 400, 404),
+)
+@extend_schema(
+    methods=["POST"],
+    request=SampleInput,
+    responses=responses({201: SampleSerializer}, 400, 403, 404, 409),
+)
 @api_view(["GET", "POST"])
 def run_samples(request: Request, pk: int) -> Response:
-    """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset)."""
+    """GET: the run's samples. POST: draw a new sample (leads and admins of the dataset);
+    409 when the run cannot give it (not finished, or no prediction left after the filters)."""
     run, role = get_run_for_user(request.user, pk)
     if request.method == "GET":
-        return Response(samples_json(run.samples.select_related("run", "created_by")))
+        return _samples_page(request, run.samples.all())
     require_role(role, Role.LEAD, LEADS_ONLY)
     data = SampleInput(data=request.data)
     data.is_valid(raise_exception=True)
-    try:
-        sample = sample_draw(run=run, created_by=request.user, **data.validated_data)
-    except SampleError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    sample = sample_draw(run=run, created_by=request.user, **data.validated_data)
     return Response(sample_json(sample), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(operation_id="samples_list", responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    operation_id="samples_list",
+    parameters=[PageQuery],
+    responses=responses({200: page_of(SampleSerializer)}, 400),
+)
 @api_view(["GET"])
 def sample_list(request: Request) -> Response:
-    samples = samples_for_user(request.user).select_related("run", "created_by")[:200]
-    return Response(samples_json(samples))
+    """The samples of your datasets, newest first."""
+    return _samples_page(request, samples_for_user(request.user).order_by("-id"))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(responses=responses({200: SampleSerializer}, 404))
 @api_view(["GET"])
 def sample_detail(request: Request, pk: int) -> Response:
     return Response(sample_json(get_sample_for_user(request.user, pk)[0]))
 
 
-@extend_schema(responses=OpenApiTypes.OBJECT)
+@extend_schema(
+    parameters=[PageQuery],
+    responses=responses({200: page_of(SampleItemSerializer)}, 400, 404),
+)
 @api_view(["GET"])
 def sample_items(request: Request, pk: int) -> Response:
     """The frozen item list; `verdicts` (how many an item has) only for leads."""
@@ -196,76 +217,69 @@ def sample_items(request: Request, pk: int) -> Response:
     items = sample.items.select_related("prediction__item", "prediction__label").order_by(
         "position"
     )
-    paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(items, request)
-    hide_probability = sample.blind and not lead
-    rows = []
-    for si in page:
-        row = {
-            "id": si.pk,
-            "position": si.position,
-            "external_id": si.prediction.item.external_id,
-            "label": si.prediction.label.key,
-            "probability": None if hide_probability else si.prediction.probability,
-            "wanted_verdicts": si.wanted_verdicts,
-        }
-        if lead:
-            row["verdicts"] = si.verdict_count
-        rows.append(row)
-    return paginator.get_paginated_response(rows)
+    context = {"lead": lead, "hide_probability": sample.blind and not lead}
+    return paginate(
+        request, items, lambda page: SampleItemSerializer(page, many=True, context=context).data
+    )
+
+
+class NextQuery(serializers.Serializer):
+    exclude = IdListField(required=False)
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("exclude", str, description="item ids, comma separated")],
-    responses={200: OpenApiTypes.OBJECT, 204: None},
+    parameters=[id_list_parameter("exclude", "item ids the caller already holds, comma separated")],
+    responses=responses(
+        {200: NextItemSerializer, 204: OpenApiResponse(description="nothing left for you")},
+        400,
+        404,
+    ),
 )
 @api_view(["GET"])
 def sample_next(request: Request, pk: int) -> Response:
     """Lease and return the caller's next item; 204 when nothing is left for them.
     `?exclude=1,2` skips items the caller already holds (the page preloads one ahead)."""
     sample, _ = get_sample_for_user(request.user, pk)
-    try:
-        exclude = [int(x) for x in request.query_params.get("exclude", "").split(",") if x]
-    except ValueError:
-        return Response({"detail": "exclude must be item ids"}, status=400)
-    item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude[:50])
+    exclude = query_params(NextQuery, request).get("exclude", [])
+    item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude)
     if item is None:
         return Response(status=status.HTTP_204_NO_CONTENT)
     item.sample = sample  # with its run and taxonomy already loaded
-    return Response(next_item_json(item))
+    return Response(NextItemSerializer(next_item_json(item, request=request)).data)
+
+
+EXPORT_FIELDS = tuple(VerdictExportSerializer().fields)
 
 
 class CSVRenderer(BaseRenderer):
+    """The verdict export as CSV: a header row (also when there is no verdict yet), then one
+    row per verdict."""
+
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
         rows = data if isinstance(data, list) else [data]
-        if not rows or not isinstance(rows[0], dict):
-            return b""
-        return csv_text(list(rows[0]), rows).encode()  # the one writer: no formula cells
+        columns = list(data) if isinstance(data, dict) else EXPORT_FIELDS
+        return csv_text(columns, rows).encode()  # the one writer: no formula cells
 
 
-EXPORT_FIELDS = (
-    "id",
-    "sample_item",
-    "position",
-    "external_id",
-    "label",
-    "probability",
-    "annotator",
-    "value",
-    "corrected_label",
-    "duration_ms",
-    "created",
-    "updated",
-)
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["json", "csv"], required=False)
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
-    responses=OpenApiTypes.OBJECT,
+    parameters=[ExportQuery],
+    responses=responses(
+        {
+            (200, "application/json"): VerdictExportSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+        400,
+        403,
+        404,
+    ),
 )
 @api_view(["GET"])
 @renderer_classes([JSONRenderer, CSVRenderer, BrowsableAPIRenderer])
@@ -273,6 +287,7 @@ def sample_verdicts(request: Request, pk: int) -> Response:
     """All verdicts of a sample, `?format=csv` or `?format=json` (leads and admins)."""
     sample, role = get_sample_for_user(request.user, pk)
     require_role(role, Role.LEAD, LEADS_ONLY)
+    query_params(ExportQuery, request)  # DRF picks the renderer; an empty format is an error
     verdicts = (
         Verdict.objects.filter(sample_item__sample=sample)
         .select_related(
@@ -280,33 +295,16 @@ def sample_verdicts(request: Request, pk: int) -> Response:
             "corrected_label",
             "sample_item__prediction__item",
             "sample_item__prediction__label",
-        )  # fmt: skip
+        )
         .order_by("sample_item__position", "id")
     )
-    rows = [
-        {
-            "id": v.pk,
-            "sample_item": v.sample_item_id,
-            "position": v.sample_item.position,
-            "external_id": v.sample_item.prediction.item.external_id,
-            "label": v.sample_item.prediction.label.key,
-            "probability": v.sample_item.prediction.probability,
-            "annotator": v.annotator.username,
-            "value": v.value,
-            "corrected_label": v.corrected_label.key if v.corrected_label else "",
-            "duration_ms": v.duration_ms,
-            "created": v.created.isoformat(),
-            "updated": v.updated.isoformat(),
-        }
-        for v in verdicts
-    ]
-    response = Response(rows)
+    response = Response(VerdictExportSerializer(verdicts, many=True).data)
     if getattr(request, "accepted_renderer", None) and request.accepted_renderer.format == "csv":
         response["Content-Disposition"] = f'attachment; filename="sample-{sample.pk}-verdicts.csv"'
     return response
 
 
-@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=None, responses=responses({200: SampleSerializer}, 403, 404))
 @api_view(["POST"])
 def sample_status(request: Request, pk: int, action: str) -> Response:
     """Close a sample (no more assignments, verdicts, changes or undos) or reopen it (leads)."""
@@ -321,56 +319,91 @@ def sample_status(request: Request, pk: int, action: str) -> Response:
 # ---------------------------------------------------------------- verdicts
 
 
-class VerdictInput(serializers.Serializer):
-    sample_item = serializers.IntegerField()
-    value = serializers.CharField(max_length=10)
-    corrected_label = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=200
+def _corrected_label() -> IdOrNameField:
+    return IdOrNameField(
+        required=False, allow_null=True, help_text="the right label of a miss: id or key"
     )
-    key = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
-    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+def _duration() -> StrictIntegerField:
+    return StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
+    )
+
+
+class VerdictInput(serializers.Serializer):
+    sample_item = StrictIntegerField(min_value=1)
+    value = serializers.ChoiceField(choices=Verdict.Value.choices)
+    corrected_label = _corrected_label()
+    key = StrictCharField(
+        required=False, allow_blank=True, max_length=100, default="", help_text="idempotency key"
+    )
+    duration_ms = _duration()
 
 
 class VerdictChangeInput(serializers.Serializer):
-    value = serializers.CharField(max_length=10)
-    corrected_label = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=200
-    )
-    duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    value = serializers.ChoiceField(choices=Verdict.Value.choices)
+    corrected_label = _corrected_label()
+    duration_ms = _duration()
 
 
-def _conflict(exc: VerdictConflict) -> Response:
-    return Response(
-        {"detail": str(exc), "verdict": verdict_json(exc.verdict)}, status=status.HTTP_409_CONFLICT
-    )
+# The schema of the bodies: a corrected label goes only with a miss, which one serializer
+# cannot say, so the schema offers the two forms (the input serializers above check them).
+class HitOrSkipVerdict(VerdictInput):
+    value = serializers.ChoiceField(choices=["hit", "skip"])
+    corrected_label = None
+
+
+class MissVerdict(VerdictInput):
+    value = serializers.ChoiceField(choices=["miss"])
+
+
+class HitOrSkipChange(VerdictChangeInput):
+    value = serializers.ChoiceField(choices=["hit", "skip"])
+    corrected_label = None
+
+
+class MissChange(VerdictChangeInput):
+    value = serializers.ChoiceField(choices=["miss"])
+
+
+VERDICT_BODY = PolymorphicProxySerializer(
+    component_name="VerdictBody",
+    serializers=[HitOrSkipVerdict, MissVerdict],
+    resource_type_field_name=None,
+)
+VERDICT_CHANGE_BODY = PolymorphicProxySerializer(
+    component_name="VerdictChangeBody",
+    serializers=[HitOrSkipChange, MissChange],
+    resource_type_field_name=None,
+)
 
 
 @extend_schema(
-    request=VerdictInput,
-    responses=dict.fromkeys((200, 201, 400, 404, 409), OpenApiTypes.OBJECT),
+    request=VERDICT_BODY,
+    responses={
+        **responses({200: VerdictSerializer, 201: VerdictSerializer}, 400, 403, 404),
+        409: VerdictConflictSerializer,
+    },
 )
 @api_view(["POST"])
 def verdict_create(request: Request) -> Response:
     """201 new verdict; 200 when the same `key` was already recorded (nothing changes); 409 with
-    the existing verdict when the caller already judged the item; 400 bad input; 404 when the
-    item is not in a dataset the caller works on."""
+    the existing verdict when the caller already judged the item, without one when the sample
+    is closed; 400 bad input; 404 when the item (or the corrected label) is not one the caller
+    works on."""
     data = VerdictInput(data=request.data)
     data.is_valid(raise_exception=True)
     fields = data.validated_data
     item, _ = get_sample_item_for_user(request.user, fields["sample_item"])
-    try:
-        verdict, created = verdict_record(
-            sample_item=item,
-            annotator=request.user,
-            value=fields["value"],
-            corrected_label=fields.get("corrected_label"),
-            key=fields.get("key", ""),
-            duration_ms=fields.get("duration_ms"),
-        )
-    except VerdictError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    except VerdictConflict as exc:
-        return _conflict(exc)
+    verdict, created = verdict_record(
+        sample_item=item,
+        annotator=request.user,
+        value=fields["value"],
+        corrected_label=fields.get("corrected_label"),
+        key=fields.get("key", ""),
+        duration_ms=fields.get("duration_ms"),
+    )
     return Response(verdict_json(verdict), status=201 if created else 200)
 
 
@@ -387,33 +420,37 @@ def _own_verdict(request: Request, pk: int) -> Verdict:
     return verdict
 
 
-@extend_schema(request=VerdictChangeInput, responses=OpenApiTypes.OBJECT)
+@extend_schema(methods=["GET"], responses=responses({200: VerdictSerializer}, 404))
+@extend_schema(
+    methods=["PATCH"],
+    request=VERDICT_CHANGE_BODY,
+    responses=responses({200: VerdictSerializer}, 400, 403, 404, 409),
+)
+@extend_schema(
+    methods=["DELETE"],
+    responses=responses({204: OpenApiResponse(description="undone")}, 403, 404, 409),
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def verdict_detail(request: Request, pk: int) -> Response:
+    """One's own verdict: read, change or delete it (409 once the sample is closed)."""
     verdict = _own_verdict(request, pk)
-    try:
-        if request.method == "DELETE":
-            verdict_undo(verdict=verdict)
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        if request.method == "PATCH":
-            data = VerdictChangeInput(data=request.data)
-            data.is_valid(raise_exception=True)
-            verdict = verdict_change(verdict=verdict, **data.validated_data)
-    except VerdictError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if request.method == "DELETE":
+        verdict_undo(verdict=verdict)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    if request.method == "PATCH":
+        data = VerdictChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        verdict = verdict_change(verdict=verdict, **data.validated_data)
     return Response(verdict_json(verdict))
 
 
-@extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+@extend_schema(request=None, responses=responses({200: NextItemSerializer}, 403, 404, 409))
 @api_view(["POST"])
 def verdict_undo_view(request: Request, pk: int) -> Response:
     """Undo one's own verdict; answers the item again (leased back to the caller)."""
     verdict = _own_verdict(request, pk)
-    try:
-        item = verdict_undo(verdict=verdict)
-    except VerdictError as exc:
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    item = verdict_undo(verdict=verdict)
     item = SampleItem.objects.select_related(
         "sample__run__taxonomy", "prediction__item", "prediction__label"
     ).get(pk=item.pk)
-    return Response(next_item_json(item))
+    return Response(NextItemSerializer(next_item_json(item, request=request)).data)

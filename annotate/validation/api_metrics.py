@@ -8,24 +8,50 @@ fingerprint; a client sending it back in If-None-Match gets 304 after one cheap 
 from collections.abc import Callable
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.rest import query_params, responses
 from annotate.validation import metrics
+from annotate.validation.serializers import (
+    AgreementSerializer,
+    ClassesSerializer,
+    ProgressSerializer,
+    ScoresSerializer,
+    ThresholdsSerializer,
+)
+
+
+class StepQuery(serializers.Serializer):
+    step = serializers.FloatField(
+        required=False,
+        min_value=metrics.MIN_STEP,
+        max_value=1,
+        help_text=f"threshold step, {metrics.MIN_STEP} to 1 (default {metrics.DEFAULT_STEP})",
+    )
 
 
 def _step(request: Request) -> float:
-    try:
-        return metrics.parse_step(request.query_params.get("step"))
-    except ValueError as exc:
-        raise ValidationError({"step": str(exc)}) from None
+    return query_params(StepQuery, request).get("step", metrics.DEFAULT_STEP)
+
+
+def _documented(serializer: type[serializers.Serializer], *codes: int) -> dict:
+    """200 with `serializer`, 304 for a matching If-None-Match; 403 for annotators (live
+    results would bias them), 404 for outsiders."""
+    not_modified = OpenApiResponse(description="unchanged since the ETag sent in If-None-Match")
+    return responses({200: serializer, 304: not_modified}, 403, 404, *codes)
 
 
 def _conditional(
-    request: Request, pk: int, name: str, compute: Callable[..., dict[str, Any]], **kwargs
+    request: Request,
+    pk: int,
+    name: str,
+    compute: Callable[..., dict[str, Any]],
+    serializer: type[serializers.Serializer],
+    **kwargs,
 ) -> Response:
     sample = metrics.get_sample_for_lead(request.user, pk)
     params = "-".join(f"{k}={v}" for k, v in sorted(kwargs.items()))
@@ -33,46 +59,46 @@ def _conditional(
     if etag in request.headers.get("If-None-Match", ""):
         response = Response(status=304)
     else:
-        response = Response(compute(sample=sample, **kwargs))
+        response = Response(serializer(compute(sample=sample, **kwargs)).data)
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
 
 
-STEP = OpenApiParameter("step", float, description="threshold step, 0.01 to 1 (default 0.1)")
-
-
-@extend_schema(parameters=[STEP], responses=dict)
+@extend_schema(parameters=[StepQuery], responses=_documented(ThresholdsSerializer, 400))
 @api_view(["GET"])
 def sample_thresholds(request: Request, pk: int) -> Response:
     """Threshold table: per θ classified, hits, errors, hit/error rate, ratio with a 95 %
     bootstrap interval, precision; best threshold, mean probability of hits and misses."""
-    return _conditional(request, pk, "thresholds", metrics.thresholds_table, step=_step(request))
+    step = _step(request)
+    return _conditional(
+        request, pk, "thresholds", metrics.thresholds_table, ThresholdsSerializer, step=step
+    )
 
 
-@extend_schema(responses=dict)
+@extend_schema(responses=_documented(ClassesSerializer))
 @api_view(["GET"])
 def sample_classes(request: Request, pk: int) -> Response:
     """Per sampled label: frequency in the run, sampled, hits, misses, accuracy (Wilson)."""
-    return _conditional(request, pk, "classes", metrics.classes_table)
+    return _conditional(request, pk, "classes", metrics.classes_table, ClassesSerializer)
 
 
-@extend_schema(responses=dict)
+@extend_schema(responses=_documented(AgreementSerializer))
 @api_view(["GET"])
 def sample_agreement(request: Request, pk: int) -> Response:
     """Krippendorff's alpha (nominal) and Cohen's kappa per annotator pair."""
-    return _conditional(request, pk, "agreement", metrics.agreement_table)
+    return _conditional(request, pk, "agreement", metrics.agreement_table, AgreementSerializer)
 
 
-@extend_schema(responses=dict)
+@extend_schema(responses=_documented(ScoresSerializer))
 @api_view(["GET"])
 def sample_scores(request: Request, pk: int) -> Response:
     """Accuracy of every run on the dataset (same taxonomy) against the verdicts so far."""
-    return _conditional(request, pk, "scores", metrics.runs_score)
+    return _conditional(request, pk, "scores", metrics.runs_score, ScoresSerializer)
 
 
-@extend_schema(responses=dict)
+@extend_schema(responses=_documented(ProgressSerializer))
 @api_view(["GET"])
 def sample_progress(request: Request, pk: int) -> Response:
     """Verdicts per annotator and progress per label."""
-    return _conditional(request, pk, "progress", metrics.progress_table)
+    return _conditional(request, pk, "progress", metrics.progress_table, ProgressSerializer)

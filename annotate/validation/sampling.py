@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Count, F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from annotate.errors import Conflict, Invalid
 from annotate.taxonomies.models import Label
 from annotate.validation.models import Sample, SampleItem
 from classifier.models import ClassificationRun, Prediction
@@ -28,8 +29,13 @@ MAX_PER_CLASS = 100_000
 MAX_REDUNDANCY = 20
 
 
-class SampleError(ValueError):
+class SampleError(Invalid):
     """Bad options or a run that cannot be sampled; the message is shown to the user."""
+
+
+class SampleConflict(Conflict, SampleError):
+    """The run cannot give this sample (not finished, no predictions, none left after the
+    filters): the options are fine, the run's state is not."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def sample_draw(
     """
     _check_options(classes, per_class, redundancy, overlap, min_probability)
     if run.status != ClassificationRun.Status.SUCCEEDED:
-        raise SampleError(f"run {run.pk} is {run.status}; only a finished run can be sampled")
+        raise SampleConflict(f"run {run.pk} is {run.status}; only a finished run can be sampled")
     if seed is None:
         seed = secrets.randbelow(2**31)
     if not -(2**63) <= seed < 2**63:
@@ -134,13 +140,13 @@ def sample_draw(
 
     top = run_label_frequencies(run=run, limit=classes)
     if not top:
-        raise SampleError(f"run {run.pk} has no predictions")
+        raise SampleConflict(f"run {run.pk} has no predictions")
     pool = _pool(run=run, min_probability=min_probability, exclude_previous=exclude_previous)
     sizes = {t.label_id: t.frequency for t in top}
     if min_probability > 0 or exclude_previous:
         counted = pool.filter(label_id__in=sizes).values("label_id").annotate(n=Count("id"))
         sizes = {t.label_id: 0 for t in top} | {r["label_id"]: r["n"] for r in counted}
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible draw from the seed, not a secret
     chosen: list[int] = []
     for t in top:  # fixed order (frequency, key): the seed alone decides the draw
         size = sizes[t.label_id]
@@ -148,7 +154,7 @@ def sample_draw(
         if positions:
             chosen.extend(_ids_at(pool, t.label_id, size, positions))
     if not chosen:
-        raise SampleError("no prediction is left to sample after the filters")
+        raise SampleConflict("no prediction is left to sample after the filters")
     rng.shuffle(chosen)
     wanted = [redundancy] * len(chosen)
     if redundancy < 2 and overlap > 0:

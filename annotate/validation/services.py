@@ -1,5 +1,5 @@
 """Verdicts: record, change and undo. The API, the annotation page and the benchmark all call
-these functions; the views only translate their outcomes into status codes.
+these functions; their errors (annotate/errors.py) carry the status code the API answers.
 
 `SampleItem.verdict_count` counts hit and miss verdicts (a skip means "someone else, please",
 so it does not use up one of the wanted verdicts). Every change to it happens with an F()
@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotate.errors import Conflict, Invalid, NotFound
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import lease_grant, lease_release
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
@@ -21,11 +22,19 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 COUNTED = (Verdict.Value.HIT, Verdict.Value.MISS)
 
 
-class VerdictError(ValueError):
+class VerdictError(Invalid):
     """Invalid input (bad value, label of another taxonomy, closed sample): HTTP 400."""
 
 
-class VerdictConflict(Exception):
+class UnknownLabel(NotFound):
+    """The corrected label is not a label of the run's taxonomy: HTTP 404."""
+
+
+class SampleClosed(Conflict):
+    """The sample is closed: no verdict, change or undo until a lead reopens it. HTTP 409."""
+
+
+class VerdictConflict(Conflict):
     """The annotator already judged this item (with another key): HTTP 409 with that verdict."""
 
     def __init__(self, verdict: Verdict, message: str = "") -> None:
@@ -66,13 +75,13 @@ def label_resolve(*, sample_item: SampleItem, label) -> Label | None:
         if found is None and text.isdigit():
             found = labels.filter(pk=int(text)).first()
     if found is None:
-        raise VerdictError("corrected_label is not a label of this run's taxonomy")
+        raise UnknownLabel("corrected_label is not a label of this run's taxonomy")
     return found
 
 
 def _check_open(sample: Sample) -> None:
     if sample.status != Sample.Status.OPEN:
-        raise VerdictError("the sample is closed")
+        raise SampleClosed("the sample is closed")
 
 
 def _count(item_id: int, delta: int) -> None:
@@ -134,12 +143,12 @@ def verdict_record(
         same = Verdict.objects.filter(annotator=annotator, key=key).first() if key else None
         if same is not None and same.sample_item_id == sample_item.pk:
             return same, False
-        existing = (
+        judged = (
             same or Verdict.objects.filter(sample_item=sample_item, annotator=annotator).first()
         )
-        if existing is None:
+        if judged is None:
             raise
-        raise VerdictConflict(existing) from None
+        raise VerdictConflict(judged) from None
     return verdict, True
 
 

@@ -124,9 +124,12 @@
     } catch (err) {
       return retry("network error");
     }
-    if (response.status === 201 || response.status === 200 || response.status === 409) {
-      const data = await response.json();
-      const verdict = response.status === 409 ? data.verdict : data;
+    // 409 with a verdict: the annotator had already judged the item (that verdict stays);
+    // 409 without one: the sample is closed, which the end of this function reports.
+    const conflict =
+      response.status === 409 ? await response.clone().json().catch(() => ({})) : null;
+    if (response.status === 201 || response.status === 200 || (conflict && conflict.verdict)) {
+      const verdict = conflict ? conflict.verdict : await response.json();
       history.push({ verdict: verdict.id, item: p.body.sample_item });
       pending = null;
       document.body.classList.remove("saving");
@@ -146,7 +149,7 @@
     if (response.status >= 500 || response.status === 429) {
       return retry(`server error ${response.status}`);
     }
-    // 400/404: retrying cannot help; say why and let the annotator choose again.
+    // 400/404/409: retrying cannot help; say why and let the annotator choose again.
     let detail = `HTTP ${response.status}`;
     try {
       detail = (await response.json()).detail || detail;

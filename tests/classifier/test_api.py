@@ -40,7 +40,8 @@ def test_coverage_rows(imported_run, lee) -> None:
 
 def test_members_read_outsiders_get_404(imported_run, ann, otto) -> None:
     detail = client_for("ann").get(f"/api/runs/{imported_run.pk}/").json()
-    assert detail["status"] == "succeeded" and detail["progress"]["predicted"] == 10
+    assert detail["status"] == "succeeded"
+    assert detail["progress"]["predicted"] == 10
     assert detail["source"] == "import"
     assert [r["id"] for r in client_for("ann").get("/api/runs/").json()["results"]] == [
         imported_run.pk
@@ -76,7 +77,8 @@ def test_only_admins_start_and_cancel(dataset, taxonomy, ada, lee, otto, setting
 
     assert client_for("lee").post(f"/api/runs/{run.pk}/cancel/").status_code == 403
     cancelled = admin.post(f"/api/runs/{run.pk}/cancel/")
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
     assert run.chunks.get().status == RunChunk.Status.CANCELLED
     resumed = admin.post(f"/api/runs/{run.pk}/resume/")
     assert resumed.json()["status"] == "queued"
@@ -90,9 +92,10 @@ def test_start_rejects_bad_input(dataset, taxonomy, ada) -> None:
         {"dataset": dataset.pk, "taxonomy": taxonomy.name, "weights": "/nowhere/model.pt"},
         "application/json",
     )
-    assert bad.status_code == 400 and "Checkpoint not found" in str(bad.json())
-    bad = admin.post("/api/runs/", {"dataset": dataset.pk, "taxonomy": "nope"}, "application/json")
     assert bad.status_code == 400
+    assert "Checkpoint not found" in str(bad.json())
+    missing = {"dataset": dataset.pk, "taxonomy": "nope"}
+    assert admin.post("/api/runs/", missing, "application/json").status_code == 404
     bad = admin.post(
         "/api/runs/", {"dataset": dataset.pk, "taxonomy": taxonomy.name, "w_img": 3},
         "application/json",
