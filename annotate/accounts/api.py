@@ -5,14 +5,19 @@ from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.accounts.lockout import cooloff_minutes, lockout_message
+from annotate.rest import JSONParser
 
 
 class ObtainTokenView(ObtainAuthToken):
     """POST username and password, get `{"token": ...}`; 429 while the username is locked out."""
+
+    # DRF's form encodings, and the API's JSON parser (JSON nested too deeply answers 400).
+    parser_classes = (FormParser, MultiPartParser, JSONParser)
 
     @extend_schema(
         request=AuthTokenSerializer,
