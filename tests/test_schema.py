@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from schemathesis.engine import events, from_schema
 
@@ -121,3 +122,9 @@ def test_api_matches_its_schema(live_server, dataset: Dataset, lee, ann, abe) ->
     assert cases.total() > 1000  # every phase ran
     kinds = Counter(line.split(":")[0] for line in failures)
     assert failures == [], f"{kinds}\n" + "\n".join(failures)
+
+
+def test_schema_is_valid_openapi_without_warnings(tmp_path) -> None:
+    """drf-spectacular builds the schema with no warning and it validates as OpenAPI 3."""
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
+    assert "/api/samples/{id}/verdicts/" in (tmp_path / "s.yml").read_text()
