@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def _check_parameters(
 ) -> str:  # fmt: skip
     """Every parameter of a new run, checked before anything is written; returns the weights
     to store (a checkpoint's real path)."""
-    errors = {}
+    errors: dict[str, str | list[str]] = {}
     if not taxonomy.labels.exists():
         errors["taxonomy"] = f"Taxonomy {taxonomy.name} has no labels."
     errors.update(_model_errors(model, weights))
@@ -180,7 +181,9 @@ def dataset_item_ids(dataset_id: int) -> np.ndarray:
     where the ORM's per-row overhead took seconds)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Item._meta.db_table} WHERE dataset_id = %s ORDER BY id", [dataset_id]
+            # The table name comes from the model, never from input.
+            f"SELECT id FROM {Item._meta.db_table} WHERE dataset_id = %s ORDER BY id",  # noqa: S608
+            [dataset_id],
         )
         rows = cursor.fetchall()
     return np.array(rows, dtype=np.int64).reshape(-1)
@@ -295,7 +298,7 @@ def run_sweep(*, run: ClassificationRun | None = None, stale_after: float | None
     """Re-dispatch running chunks whose worker stopped sending heartbeats (killed, lost).
     A duplicate is harmless: predictions are upserts. Returns how many were re-dispatched."""
     stale_after = settings.SIEVE_CHUNK_STALE_SECONDS if stale_after is None else stale_after
-    cutoff = timezone.now() - timezone.timedelta(seconds=stale_after)
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
     chunks = RunChunk.objects.filter(
         status=RunChunk.Status.RUNNING,
         run__status__in=[Status.QUEUED, Status.RUNNING],
@@ -508,7 +511,7 @@ def predictions_replace(*, run_id: int, blocks: Iterable[PredictionBlock]) -> in
                     written += len(block.item_ids)
         else:
             table = Prediction._meta.db_table
-            sql = f"INSERT INTO {table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            sql = f"INSERT INTO {table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
             with connection.cursor() as cursor:
                 for block in blocks:
                     cursor.executemany(sql, _rows(run_id, block))
@@ -532,7 +535,7 @@ def _rows(run_id: int, block: PredictionBlock) -> list[tuple]:
             "[" + ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True)) + "]",
             img[i],
             None if txt[i] is None or txt[i] != txt[i] else txt[i],  # x != x: NaN
-        )  # fmt: skip
+        )
         for i in range(len(ids))
     ]
 

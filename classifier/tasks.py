@@ -53,7 +53,7 @@ def _allow_decode_workers(**_) -> None:
     """Celery's prefork children are daemonic, and daemonic processes may not start the
     DataLoader's decode workers. Those workers watch their parent and exit with it, which is
     what the rule protects, so lift it in pool children."""
-    multiprocessing.current_process()._config["daemon"] = False  # noqa: SLF001
+    multiprocessing.current_process()._config["daemon"] = False
 
 
 @shared_task(name="classifier.classify_chunk", bind=True, acks_late=True,

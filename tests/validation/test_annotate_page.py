@@ -19,9 +19,13 @@ def client_for(username: str) -> Client:
 def test_page_shows_item_escaped_and_hides_probability_when_blind(run, ann, otto) -> None:
     sample = sample_draw(run=run, classes=1, per_class=2, seed=1)
     body = client_for("ann").get(f"/samples/{sample.pk}/annotate/").content.decode()
-    assert "&lt;b&gt;bold&lt;/b&gt;" in body and "<b>bold</b>" not in body  # caption escaped
-    assert "Probability" in body and "/image/" in body and "Prompt:" in body
-    assert 'id="help"' in body and "js/annotate.js" in body
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body
+    assert "<b>bold</b>" not in body
+    assert "Probability" in body
+    assert "/image/" in body
+    assert "Prompt:" in body
+    assert 'id="help"' in body
+    assert "js/annotate.js" in body
     blind = sample_draw(run=run, classes=1, per_class=2, seed=1, blind=True)
     body = client_for("ann").get(f"/samples/{blind.pk}/annotate/").content.decode()
     assert "Probability" not in body
@@ -33,7 +37,8 @@ def test_fragments(run, ann) -> None:
     sample = sample_draw(run=run, classes=1, per_class=2, seed=1, overlap=0)
     client = client_for("ann")
     first = client.get(f"/samples/{sample.pk}/annotate/item/")
-    assert first.status_code == 200 and b'class="ann-item"' in first.content
+    assert first.status_code == 200
+    assert b'class="ann-item"' in first.content
     held = [int(x) for x in sample.items.values_list("pk", flat=True)]
     none = client.get(f"/samples/{sample.pk}/annotate/item/?exclude={held[0]},{held[1]}")
     assert none.status_code == 204
@@ -53,12 +58,15 @@ def test_run_sample_form(run, lee, ann) -> None:
     assert response.status_code == 200
     sample = Sample.objects.get()
     html = response.content.decode()
-    assert f"/samples/{sample.pk}/annotate/" in html and 'id="sample-form"' in html
-    assert sample.items.count() == 8 and sample.created_by.username == "lee"
+    assert f"/samples/{sample.pk}/annotate/" in html
+    assert 'id="sample-form"' in html
+    assert sample.items.count() == 8
+    assert sample.created_by.username == "lee"
     bad = client_for("lee").post(url, {**form, "classes": "x"}, HTTP_HX_REQUEST="true")
     assert "Please enter numbers" in bad.content.decode()
     plain = client_for("lee").post(url, form)
-    assert plain.status_code == 302 and plain["Location"] == f"/runs/{run.pk}/"
+    assert plain.status_code == 302
+    assert plain["Location"] == f"/runs/{run.pk}/"
 
 
 def test_run_samples_card_renders_for_members(run, lee, ann, django_assert_max_num_queries):
@@ -67,7 +75,8 @@ def test_run_samples_card_renders_for_members(run, lee, ann, django_assert_max_n
         client = client_for(user.username)
         with django_assert_max_num_queries(20):
             page = client.get(f"/runs/{run.pk}/").content.decode()
-        assert 'id="run-samples"' in page and f"/samples/{sample.pk}/annotate/" in page
+        assert 'id="run-samples"' in page
+        assert f"/samples/{sample.pk}/annotate/" in page
         assert ('id="sample-form"' in page) is has_form
 
 
@@ -126,7 +135,8 @@ def test_annotator_works_ten_items_with_the_keys(live_server, run, lee, ann, pag
         press_and_wait(page, key)
         if len(expected) == 1:
             shown = page.locator("#stage .ann-item").get_attribute("data-image")
-            assert shown != first_image and any(url.endswith(shown) for url in preloaded)
+            assert shown != first_image
+            assert any(url.endswith(shown) for url in preloaded)
     skipped = list(expected)[-1]
     # Undo the skip: the skipped item comes back, judged again as a hit.
     page.keyboard.press("u")
@@ -192,8 +202,11 @@ def test_phone_sized_screen(live_server, run, ann, page) -> None:
     page.goto(f"{live_server.url}/samples/{sample.pk}/annotate/")
     for button in ("#btn-hit", "#btn-miss", "#btn-skip"):
         box = page.locator(button).bounding_box()
-        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375
-        assert box["y"] >= 0 and box["y"] + box["height"] <= 700  # on screen, no scrolling
+        assert box
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 375
+        assert box["y"] >= 0
+        assert box["y"] + box["height"] <= 700
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
     before = current_item(page)
@@ -215,7 +228,8 @@ def test_expired_session_keeps_the_verdict_until_saved(live_server, run, ann, pa
     page.wait_for_function(
         "() => document.getElementById('save-status').textContent.includes('session expired')"
     )
-    assert current_item(page) == item and not Verdict.objects.exists()
+    assert current_item(page) == item
+    assert not Verdict.objects.exists()
     # The annotator logs in again (a new session and a new CSRF cookie, as after logging in
     # in another tab); the page picks the new cookie up on its next retry.
     from django.middleware.csrf import _get_new_csrf_string
