@@ -187,7 +187,7 @@ def test_annotator_works_ten_items_with_the_keys(live_server, run, lee, ann, pag
 
     page.wait_for_function("() => document.getElementById('mine-count')?.textContent == '10'")
     rows = api_for(lee).get(f"/api/samples/{sample.pk}/verdicts/?format=json").json()
-    got = {r["sample_item"]: (r["value"], r["corrected_label"]) for r in rows}
+    got = {r["sample_item"]: (r["value"], r["corrected_label"] or "") for r in rows}  # null: none
     assert got == expected
     assert all(r["annotator"] == "ann" and r["duration_ms"] is not None for r in rows)
     settle(page)

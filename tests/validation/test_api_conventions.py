@@ -6,11 +6,13 @@ documents all of it."""
 import pytest
 from django.test import Client
 
+from annotate.validation.models import Verdict
 from annotate.validation.sampling import sample_draw
-from annotate.validation.services import verdict_record
+from annotate.validation.services import sample_set_status, verdict_record
 from classifier.models import ClassificationRun
-from tests.conftest import PASSWORD
-from tests.validation.conftest import api_for
+from tests.conftest import PASSWORD, login
+from tests.validation.conftest import api_for, build_run
+from tests.validation.test_annotate_page import current_item, settle
 
 WORKER_TRACEBACK = 'Traceback (most recent call last):\n  File "/srv/sieve/secret.py"'
 
@@ -55,6 +57,26 @@ def test_verdict_conflict_carries_the_verdict_that_stays(sample, ann) -> None:
     body = response.json()
     assert set(body) == {"detail", "verdict"}
     assert body["verdict"]["id"] == first.pk
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_annotation_page_says_the_sample_was_closed(live_server, run, ann, page) -> None:
+    """A 409 without a verdict (the sample closed meanwhile) is reported, not taken for an
+    item judged before."""
+    sample = sample_draw(run=run, classes=1, per_class=3, seed=4, overlap=0)
+    login(page, live_server, "ann")
+    page.goto(f"{live_server.url}/samples/{sample.pk}/annotate/")
+    item = current_item(page)
+    sample_set_status(sample=sample, status="closed")  # by a lead, in another tab
+    page.keyboard.press("h")
+    page.wait_for_function(
+        "() => document.getElementById('save-status').textContent"
+        ".includes('Not saved: the sample is closed')"
+    )
+    assert current_item(page) == item
+    assert not Verdict.objects.exists()
+    settle(page)
 
 
 def test_drawing_from_an_unfinished_run_is_a_conflict(run, lee) -> None:
@@ -114,8 +136,6 @@ def test_every_list_is_paginated_and_capped(path, dataset, run, sample, lee) -> 
 
 
 def test_a_page_holds_at_most_1000_rows(dataset, taxonomy, lee) -> None:
-    from tests.validation.conftest import build_run
-
     big = build_run(dataset, taxonomy, [1200], prefix="big")
     sample = sample_draw(run=big, classes=1, per_class=1200, seed=1, overlap=0)
     page = api_for(lee).get(f"/api/samples/{sample.pk}/items/?limit=5000").json()
