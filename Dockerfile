@@ -2,7 +2,9 @@
 FROM python:3.12-slim
 
 ARG EXTRAS=""
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# DEBUG is off by default; said here too so that nothing in the image turns it on.
+ENV DEBUG=0 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1

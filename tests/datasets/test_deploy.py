@@ -89,6 +89,7 @@ def test_make_run_and_tests_turn_debug_on_and_the_image_does_not() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "DEBUG=1" not in dockerfile
     assert "DEBUG=true" not in dockerfile.lower()
+    assert "ENV DEBUG=0" in dockerfile  # the image's command runs with DEBUG off
 
 
 def test_compose_file_names_the_services_and_queues() -> None:
