@@ -24,12 +24,13 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from annotate.errors import ServiceError
 
 # DRF's settings import this module while `rest_framework.views` loads (the parser, the
-# pagination and the handler are settings): it must not import DRF's views or decorators.
+# pagination and the handler are settings), and a process may read those settings before
+# anything imported the views (a Celery worker's system checks): this module must not import
+# DRF's views or decorators at load time.
 
 MAX_PAGE = 1000
 MAX_ID = 2**63 - 1  # the largest primary key PostgreSQL can store
@@ -61,6 +62,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, plus the service errors and Django's ValidationError. Every error body
     is a JSON object: a bare list of messages becomes `{"detail": "..."}`, and an error of an
     export asked for as CSV is still JSON."""
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ServiceError):
         response = Response(error_body(exc), status=exc.status_code)
     else:

@@ -63,3 +63,21 @@ def test_web_tier_never_imports_torch() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_api_settings_load_before_any_view() -> None:
+    """A Celery worker reads DRF's settings in its system checks before any view is imported;
+    the classes they name must import on their own (no cycle through rest_framework.views)."""
+    code = (
+        "import django, os;"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotate.settings');"
+        "django.setup();"
+        "from rest_framework.settings import api_settings as s;"
+        "print(s.DEFAULT_PAGINATION_CLASS.__name__, s.DEFAULT_PARSER_CLASSES[0].__name__,"
+        " s.EXCEPTION_HANDLER.__name__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["Pagination", "JSONParser", "exception_handler"]
