@@ -1,5 +1,7 @@
 """Errors the services raise, one class per outcome. The API answers each with its status code
-(`annotate.rest.exception_handler`); pages and commands catch them and show the message.
+(`annotate.rest.exception_handler`); pages and commands catch them and show the message. A
+refused role is Django's PermissionDenied, raised by `annotate.datasets.access.require_role`
+(403 on pages and in the API).
 
 Services subclass these (`VerdictConflict(Conflict)`, `SampleError(Invalid)`, ...), so a caller
 can catch either the precise error or the outcome."""
@@ -15,12 +17,6 @@ class Invalid(ServiceError, ValueError):
     """Bad input: HTTP 400."""
 
     status_code = 400
-
-
-class Forbidden(ServiceError):
-    """The caller may not do this: HTTP 403."""
-
-    status_code = 403
 
 
 class NotFound(ServiceError):

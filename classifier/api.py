@@ -11,16 +11,20 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.datasets.access import require_role
-from annotate.datasets.api import dataset_roles
+from annotate.datasets.access import require_role, roles_by_dataset
 from annotate.datasets.models import Role
-from annotate.datasets.selectors import get_dataset_for_user
+from annotate.datasets.selectors import find_by_name_or_id, get_dataset_for_user
 from annotate.errors import NotFound
 from annotate.rest import PageQuery, page_of, paginate, query_params, responses
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
-from classifier.selectors import get_run_for_user, runs_for_user, runs_with_progress
+from classifier.selectors import (
+    RUNS_ADMINS_ONLY,
+    get_run_for_user,
+    runs_for_user,
+    runs_with_progress,
+)
 from classifier.serializers import (
     CoverageSerializer,
     LabelDistributionSerializer,
@@ -28,8 +32,6 @@ from classifier.serializers import (
     RunSerializer,
 )
 from classifier.services import run_cancel, run_create, run_resume
-
-ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
 
 
 def run_json(run: ClassificationRun, request: Request | None = None, role: str | None = None):
@@ -47,9 +49,7 @@ class RunListQuery(PageQuery):
 
 def _taxonomy(value: str) -> Taxonomy:
     """The taxonomy named by id or name; 404 when there is none."""
-    taxonomy = Taxonomy.objects.filter(
-        **({"pk": int(value)} if value.isascii() and value.isdigit() else {"name": value})
-    ).first()
+    taxonomy = find_by_name_or_id(Taxonomy.objects.all(), value)
     if taxonomy is None:
         raise NotFound(f"No taxonomy {value!r}.")
     return taxonomy
@@ -79,7 +79,7 @@ def run_list(request: Request) -> Response:
         runs = runs.filter(dataset_id=query["dataset"])
     if "status" in query:
         runs = runs.filter(status=query["status"])
-    roles = dataset_roles(request.user)
+    roles = roles_by_dataset(request.user)
 
     def serialize(page: list[ClassificationRun]) -> list:
         rows = runs_with_progress(page)
@@ -98,7 +98,7 @@ def _run_start(request: Request) -> Response:
     data.is_valid(raise_exception=True)
     values = data.validated_data
     dataset, role = get_dataset_for_user(request.user, values["dataset"])
-    require_role(role, Role.ADMIN, ADMINS_ONLY)
+    require_role(role, Role.ADMIN, RUNS_ADMINS_ONLY)
     run = run_create(
         dataset=dataset, taxonomy=_taxonomy(values["taxonomy"]), model=values["model"],
         weights=values["weights"], ensemble=values["ensemble"], w_img=values["w_img"],
@@ -120,7 +120,7 @@ def run_detail(request: Request, pk: int) -> Response:
 def run_cancel_view(request: Request, pk: int) -> Response:
     """Cancel (admins): pending chunks are revoked, running ones stop at their next batch."""
     run, role = get_run_for_user(request.user, pk)
-    require_role(role, Role.ADMIN, ADMINS_ONLY)
+    require_role(role, Role.ADMIN, RUNS_ADMINS_ONLY)
     return Response(run_json(run_cancel(run=run), request, role))
 
 
@@ -130,7 +130,7 @@ def run_resume_view(request: Request, pk: int) -> Response:
     """Resume a cancelled or failed run (admins): only missing chunks are re-dispatched;
     409 when the run is neither cancelled nor failed."""
     run, role = get_run_for_user(request.user, pk)
-    require_role(role, Role.ADMIN, ADMINS_ONLY)
+    require_role(role, Role.ADMIN, RUNS_ADMINS_ONLY)
     return Response(run_json(run_resume(run=run), request, role))
 
 

@@ -1,7 +1,7 @@
 from django.db.models import Count
 from django.utils import timezone
 
-from annotate.datasets.access import fetch_for_user
+from annotate.datasets.access import fetch_for_user, role_at_least
 from annotate.datasets.models import Dataset, Role
 from classifier.models import ClassificationRun, Prediction
 
@@ -11,10 +11,23 @@ def runs_for_user(user):
     return ClassificationRun.objects.filter(dataset__in=Dataset.objects.for_user(user))
 
 
+RUNS_ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
+# Worker tracebacks and exception texts name files, hosts and settings: only admins of the
+# run's dataset read them, on the run page and in the API.
+RUN_ERROR_HIDDEN = "The run failed; an admin can see why."
+
+
 def get_run_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[ClassificationRun, str]:
     """(run, caller's role), or 404 (`fetch_for_user`)."""
     runs = ClassificationRun.objects.select_related("dataset", "taxonomy")
     return fetch_for_user(runs, pk, user, dataset_field="dataset", minimum=minimum)
+
+
+def run_error_for(run: ClassificationRun, role: str | None) -> str | None:
+    """The run's error as a caller with `role` on its dataset may read it; None when none."""
+    if not run.error:
+        return None
+    return run.error if role_at_least(role, Role.ADMIN) else RUN_ERROR_HIDDEN
 
 
 def run_unreadable(*, run: ClassificationRun) -> dict[str, int]:

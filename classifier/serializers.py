@@ -7,29 +7,17 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotate.datasets.access import role_at_least
-from annotate.datasets.models import Role
 from annotate.rest import (
     IdOrNameField,
+    OptionalCharField,
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
     absolute_url,
 )
 from classifier.models import ClassificationRun
-from classifier.selectors import run_progress
+from classifier.selectors import run_error_for, run_progress
 from classifier.services import ENSEMBLES
-
-# Worker tracebacks and exception texts name files, hosts and settings: only admins of the
-# run's dataset see them (also on the run page, templates/classifier/_run_status.html).
-RUN_ERROR_HIDDEN = "The run failed; an admin can see why."
-
-
-def run_error_for(run: ClassificationRun, role: str | None) -> str | None:
-    """The run's error as the caller may see it; None when there is none."""
-    if not run.error:
-        return None
-    return run.error if role_at_least(role, Role.ADMIN) else RUN_ERROR_HIDDEN
 
 
 class RunProgressSerializer(serializers.Serializer):
@@ -55,7 +43,7 @@ class RunSerializer(serializers.Serializer):
     taxonomy = serializers.IntegerField(source="taxonomy_id")
     taxonomy_name = serializers.CharField(source="taxonomy.name")
     model = serializers.CharField()
-    weights = serializers.SerializerMethodField(help_text="pretrained tag or checkpoint path")
+    weights = OptionalCharField(help_text="pretrained tag or checkpoint path")
     ensemble = serializers.ChoiceField(choices=ClassificationRun.Ensemble.choices)
     w_img = serializers.FloatField()
     w_txt = serializers.FloatField()
@@ -72,10 +60,6 @@ class RunSerializer(serializers.Serializer):
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
     progress = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField(help_text="the run's page")
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_weights(self, run: ClassificationRun) -> str | None:
-        return run.weights or None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, run: ClassificationRun) -> str | None:

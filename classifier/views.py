@@ -12,10 +12,8 @@ from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.errors import Conflict
 from classifier.models import ClassificationRun
-from classifier.selectors import get_run_for_user, run_progress
+from classifier.selectors import RUNS_ADMINS_ONLY, get_run_for_user, run_error_for, run_progress
 from classifier.services import run_cancel, run_resume
-
-ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
 
 
 def run_status_context(*, run: ClassificationRun, role: str) -> dict:
@@ -23,6 +21,7 @@ def run_status_context(*, run: ClassificationRun, role: str) -> dict:
     return {
         "run": run,
         "progress": run_progress(run=run),
+        "error": run_error_for(run, role),
         "can_manage": role_at_least(role, Role.ADMIN),
         "active": run.status not in ClassificationRun.TERMINAL,
     }
@@ -32,7 +31,7 @@ def run_status_context(*, run: ClassificationRun, role: str) -> dict:
 @require_POST
 def run_cancel_page(request: HttpRequest, pk: int) -> HttpResponse:
     run, role = get_run_for_user(request.user, pk)
-    require_role(role, Role.ADMIN, ADMINS_ONLY)
+    require_role(role, Role.ADMIN, RUNS_ADMINS_ONLY)
     run = run_cancel(run=run)
     if request.htmx:
         return render(
@@ -45,7 +44,7 @@ def run_cancel_page(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_resume_page(request: HttpRequest, pk: int) -> HttpResponse:
     run, role = get_run_for_user(request.user, pk)
-    require_role(role, Role.ADMIN, ADMINS_ONLY)
+    require_role(role, Role.ADMIN, RUNS_ADMINS_ONLY)
     try:
         run = run_resume(run=run)
     except Conflict as exc:

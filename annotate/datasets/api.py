@@ -2,9 +2,7 @@
 
 Every queryset is filtered by membership: another dataset's id answers 404."""
 
-from collections import defaultdict
-from collections.abc import Mapping
-
+from django.http import HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, viewsets
@@ -12,21 +10,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.datasets.access import AnyUser, is_global_admin, role_on
-from annotate.datasets.models import Dataset, Item, Membership, Role
+from annotate.datasets.access import role_on, roles_by_dataset
+from annotate.datasets.images import DEFAULT_THUMBNAIL_SIZE
+from annotate.datasets.models import Dataset, Item, Role
 from annotate.datasets.selectors import (
     datasets_for_user,
     get_dataset_for_user,
     items_of_dataset,
 )
-from annotate.rest import OptionalCharField, query_params, responses
-
-
-def dataset_roles(user: AnyUser) -> Mapping[int, str]:
-    """{dataset id: the user's role} for every dataset they may see, in one query."""
-    if is_global_admin(user):
-        return defaultdict(lambda: Role.ADMIN)
-    return dict(Membership.objects.filter(user=user).values_list("dataset_id", "role"))
+from annotate.rest import OptionalCharField, absolute_url, query_params, responses
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -43,6 +35,18 @@ class DatasetSerializer(serializers.ModelSerializer):
         if roles is not None:
             return roles[dataset.pk]
         return role_on(self.context["request"].user, dataset)
+
+
+def item_image_url(item_id: int, request: HttpRequest | None = None) -> str:
+    """The item's image; absolute when a `request` is given (API answers)."""
+    return absolute_url(request, reverse("item-image", args=[item_id]))
+
+
+def item_thumbnail_url(
+    item_id: int, request: HttpRequest | None = None, size: int = DEFAULT_THUMBNAIL_SIZE
+) -> str:
+    """The item's cached JPEG thumbnail; absolute when a `request` is given."""
+    return absolute_url(request, reverse("item-thumbnail", args=[item_id]) + f"?size={size}")
 
 
 class ItemSerializer(serializers.ModelSerializer):
@@ -67,18 +71,15 @@ class ItemSerializer(serializers.ModelSerializer):
             "thumbnail_url",
         ]
 
-    def _url(self, name: str, item: Item) -> str | None:
-        if item.status != Item.Status.OK:
-            return None
-        return self.context["request"].build_absolute_uri(reverse(name, args=[item.pk]))
-
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_image_url(self, item: Item) -> str | None:
-        return self._url("item-image", item)
+        ok = item.status == Item.Status.OK
+        return item_image_url(item.pk, self.context["request"]) if ok else None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_thumbnail_url(self, item: Item) -> str | None:
-        return self._url("item-thumbnail", item)
+        ok = item.status == Item.Status.OK
+        return item_thumbnail_url(item.pk, self.context["request"]) if ok else None
 
 
 class ItemQuery(serializers.Serializer):
@@ -102,7 +103,7 @@ class DatasetViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_context(self) -> dict:
         context = super().get_serializer_context()
         if self.action == "list":
-            context["roles"] = dataset_roles(self.request.user)  # not one query per row
+            context["roles"] = roles_by_dataset(self.request.user)
         return context
 
     @extend_schema(

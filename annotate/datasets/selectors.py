@@ -1,9 +1,13 @@
 """Permission-checked reads of datasets and items (other datasets answer 404)."""
 
-from django.db.models import Count, QuerySet
+from typing import TypeVar
+
+from django.db.models import Count, Model, QuerySet
 
 from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, DatasetQuerySet, Item, Role
+
+M = TypeVar("M", bound=Model)
 
 # The only values `?status=` may filter on (never pass user input to ORM lookups).
 ITEM_STATUSES = set(Item.Status.values)
@@ -36,3 +40,13 @@ def item_counts_by_status(dataset: Dataset) -> dict[str, int]:
     for row in dataset.items.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
+
+
+def find_by_name_or_id(queryset: QuerySet[M], value: str | int) -> M | None:
+    """The row of `queryset` named `value`, else the one whose id it is (commands and the API
+    name datasets and taxonomies either way); None when there is neither."""
+    text = str(value)
+    found = queryset.filter(name=text).first()
+    if found is None and text.isascii() and text.isdigit():
+        found = queryset.filter(pk=int(text)).first()
+    return found

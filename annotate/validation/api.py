@@ -4,8 +4,6 @@ serializers, the work is done by `sampling`, `assignment` and `services`, the an
 
 from __future__ import annotations
 
-from django.http import Http404
-from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -20,6 +18,7 @@ from rest_framework.response import Response
 
 from annotate.csvexport import csv_text
 from annotate.datasets.access import require_role, role_at_least
+from annotate.datasets.api import item_image_url, item_thumbnail_url
 from annotate.datasets.models import Role
 from annotate.rest import (
     IdListField,
@@ -29,7 +28,6 @@ from annotate.rest import (
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
-    absolute_url,
     error_body,
     id_list_parameter,
     page_of,
@@ -42,6 +40,7 @@ from annotate.validation.assignment import sample_item_next, samples_progress
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.sampling import MAX_CLASSES, MAX_PER_CLASS, MAX_REDUNDANCY, sample_draw
 from annotate.validation.selectors import (
+    get_own_verdict_for_user,
     get_sample_for_user,
     get_sample_item_for_user,
     samples_for_user,
@@ -66,14 +65,6 @@ from classifier.prompts import label_prompts
 from classifier.selectors import get_run_for_user
 
 # ---------------------------------------------------------------- representations
-
-
-def image_url(item_id: int, request: Request | None = None) -> str:
-    return absolute_url(request, reverse("item-image", args=[item_id]))
-
-
-def thumbnail_url(item_id: int, size: int = 256, request: Request | None = None) -> str:
-    return absolute_url(request, reverse("item-thumbnail", args=[item_id]) + f"?size={size}")
 
 
 def sample_json(sample: Sample, progress: dict | None = None) -> dict:
@@ -107,6 +98,7 @@ def next_item_json(item: SampleItem, lease_expires=None, request: Request | None
     the sample is blind. Image URLs are absolute when a `request` is given (the API)."""
     prediction = item.prediction
     label = prediction.label
+    prompts = label_prompts(item.sample.run, label)
     return {
         "id": item.pk,
         "sample": item.sample_id,
@@ -115,11 +107,11 @@ def next_item_json(item: SampleItem, lease_expires=None, request: Request | None
         "external_id": prediction.item.external_id,
         "caption": prediction.item.caption,
         "label": label_json(label),
-        "prompt": label_prompts(item.sample.run, label)[0],
-        "prompts": label_prompts(item.sample.run, label),
+        "prompt": prompts[0],
+        "prompts": prompts,
         "probability": None if item.sample.blind else prediction.probability,
-        "image_url": image_url(prediction.item_id, request=request),
-        "thumbnail_url": thumbnail_url(prediction.item_id, request=request),
+        "image_url": item_image_url(prediction.item_id, request),
+        "thumbnail_url": item_thumbnail_url(prediction.item_id, request),
         "suggestions": [label_json(s) for s in suggestions(item)],
         "lease_expires": lease_expires,
     }
@@ -407,19 +399,6 @@ def verdict_create(request: Request) -> Response:
     return Response(verdict_json(verdict), status=201 if created else 200)
 
 
-def _own_verdict(request: Request, pk: int) -> Verdict:
-    """Only one's own verdicts: everybody else's answer 404."""
-    verdict = (
-        Verdict.objects.select_related("sample_item__sample__run", "annotator", "corrected_label")
-        .filter(pk=pk, annotator=request.user)
-        .first()
-    )
-    if verdict is None:
-        raise Http404("No such verdict")
-    get_sample_item_for_user(request.user, verdict.sample_item_id)  # still a member?
-    return verdict
-
-
 @extend_schema(methods=["GET"], responses=responses({200: VerdictSerializer}, 404))
 @extend_schema(
     methods=["PATCH"],
@@ -433,7 +412,7 @@ def _own_verdict(request: Request, pk: int) -> Verdict:
 @api_view(["GET", "PATCH", "DELETE"])
 def verdict_detail(request: Request, pk: int) -> Response:
     """One's own verdict: read, change or delete it (409 once the sample is closed)."""
-    verdict = _own_verdict(request, pk)
+    verdict, _ = get_own_verdict_for_user(request.user, pk)
     if request.method == "DELETE":
         verdict_undo(verdict=verdict)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -448,7 +427,7 @@ def verdict_detail(request: Request, pk: int) -> Response:
 @api_view(["POST"])
 def verdict_undo_view(request: Request, pk: int) -> Response:
     """Undo one's own verdict; answers the item again (leased back to the caller)."""
-    verdict = _own_verdict(request, pk)
+    verdict, _ = get_own_verdict_for_user(request.user, pk)
     item = verdict_undo(verdict=verdict)
     item = SampleItem.objects.select_related(
         "sample__run__taxonomy", "prediction__item", "prediction__label"

@@ -2,7 +2,7 @@
 
 from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, Role
-from annotate.validation.models import Sample, SampleItem
+from annotate.validation.models import Sample, SampleItem, Verdict
 
 
 def samples_for_user(user):
@@ -20,3 +20,13 @@ def get_sample_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[S
     """(sample item, caller's role), or 404 (`fetch_for_user`)."""
     items = SampleItem.objects.select_related("sample__run__dataset", "sample__run__taxonomy")
     return fetch_for_user(items, pk, user, dataset_field="sample__run__dataset", minimum=minimum)
+
+
+def get_own_verdict_for_user(user, pk) -> tuple[Verdict, str]:
+    """(one of the caller's own verdicts, caller's role), or 404: everybody else's verdicts,
+    and one's own on a dataset one has left, answer 404 (`fetch_for_user`)."""
+    verdicts = Verdict.objects.filter(annotator=user.pk).select_related(
+        "sample_item__sample__run", "annotator", "corrected_label"
+    )
+    dataset = "sample_item__sample__run__dataset"
+    return fetch_for_user(verdicts, pk, user, dataset_field=dataset)

@@ -35,6 +35,9 @@ def test_add_member_existing_and_created_users(dataset: Dataset, otto: User) -> 
     assert newbie.check_password("pw-12345")
     assert role_on(newbie, dataset) == Role.ANNOTATOR
 
+    _, summary = run("add_member", str(dataset.pk), "otto", "--role", "lead", "--json")
+    assert summary["dataset"] == "demo"  # a dataset is named by name or id
+
     _, summary = run("add_member", "demo", "gen", "--role", "annotator", "--create", "--json")
     assert User.objects.get(username="gen").check_password(summary["password"])
 

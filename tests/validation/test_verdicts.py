@@ -209,3 +209,19 @@ def test_export_csv_and_json_for_leads(sample, ann, lee, otto) -> None:
     assert lines[0].startswith("id,sample_item,position,external_id,label,probability,annotator")
     assert len(lines) == 2
     assert ",ann,hit," in lines[1]
+
+
+def test_own_verdicts_only_while_a_member(sample, ann, dataset, django_assert_num_queries) -> None:
+    """A verdict is fetched like every other object: one query gives it with the caller's role;
+    once the annotator has left the dataset, their own verdict answers 404 too."""
+    from annotate.validation.selectors import get_own_verdict_for_user
+
+    verdict = post(ann, sample_item=next_id(ann, sample), value="hit").json()
+    with django_assert_num_queries(1):
+        fetched, role = get_own_verdict_for_user(ann, verdict["id"])
+    assert (fetched.pk, role) == (verdict["id"], Role.ANNOTATOR)
+    assert api_for(ann).get(f"/api/verdicts/{verdict['id']}/").status_code == 200
+    dataset.memberships.filter(user=ann).delete()
+    assert api_for(ann).get(f"/api/verdicts/{verdict['id']}/").status_code == 404
+    assert api_for(ann).post(f"/api/verdicts/{verdict['id']}/undo/").status_code == 404
+    assert Verdict.objects.filter(pk=verdict["id"]).exists()

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.cli import CommandOutput, ProgressBar
 from annotate.datasets.models import Dataset
+from annotate.datasets.selectors import find_by_name_or_id
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun, RunChunk
 from classifier.selectors import run_progress
@@ -21,8 +22,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("dataset", help="dataset name")
-        parser.add_argument("--taxonomy", required=True, help="taxonomy name")
+        parser.add_argument("dataset", help="dataset name (or id)")
+        parser.add_argument("--taxonomy", required=True, help="taxonomy name (or id)")
         parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture")
         parser.add_argument(
             "--weights", default="", help="pretrained tag (needs the hub) or a checkpoint path"
@@ -47,10 +48,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         out = CommandOutput(self, as_json=opts["json"])
-        dataset = Dataset.objects.filter(name=opts["dataset"]).first()
+        dataset = find_by_name_or_id(Dataset.objects.all(), opts["dataset"])
         if dataset is None:
             raise CommandError(f"No dataset named {opts['dataset']!r}.")
-        taxonomy = Taxonomy.objects.filter(name=opts["taxonomy"]).first()
+        taxonomy = find_by_name_or_id(Taxonomy.objects.all(), opts["taxonomy"])
         if taxonomy is None:
             raise CommandError(f"No taxonomy named {opts['taxonomy']!r}.")
         self._check_model(opts["model"], opts["weights"])

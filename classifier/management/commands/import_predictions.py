@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.cli import CommandOutput
 from annotate.datasets.models import Dataset
+from annotate.datasets.selectors import find_by_name_or_id
 from annotate.taxonomies.models import Taxonomy
 from classifier.services import run_import_predictions
 
@@ -43,10 +44,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         out = CommandOutput(self, as_json=opts["json"])
-        dataset = Dataset.objects.filter(name=opts["dataset"]).first()
+        dataset = find_by_name_or_id(Dataset.objects.all(), opts["dataset"])
         if dataset is None:
             raise CommandError(f"No dataset named {opts['dataset']!r}.")
-        taxonomy = Taxonomy.objects.filter(name=opts["taxonomy"]).first()
+        taxonomy = find_by_name_or_id(Taxonomy.objects.all(), opts["taxonomy"])
         if taxonomy is None:
             raise CommandError(f"No taxonomy named {opts['taxonomy']!r}.")
         run, skipped = run_import_predictions(

@@ -9,6 +9,7 @@ from django.db import transaction
 from annotate.cli import CommandOutput
 from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
+from annotate.datasets.selectors import find_by_name_or_id
 
 
 class Command(BaseCommand):
@@ -26,9 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         out = CommandOutput(self, as_json=options["json"])
-        dataset = Dataset.objects.filter(name=options["dataset"]).first()
-        if dataset is None and options["dataset"].isdigit():
-            dataset = Dataset.objects.filter(pk=int(options["dataset"])).first()
+        dataset = find_by_name_or_id(Dataset.objects.all(), options["dataset"])
         if dataset is None:
             raise CommandError(f"no dataset named {options['dataset']!r}")
         User = get_user_model()
