@@ -1,91 +1,36 @@
 """Which sample item an annotator sees next: one service for `GET /api/samples/{id}/next/` and
-the annotation page.
-
-Rules:
-- an item is offered only while `verdict_count + active leases of others < wanted_verdicts`,
-  so with one wanted verdict it is leased to one annotator at a time;
-- an annotator never gets an item they already judged (any value, skip included);
-- a lease lasts `SIEVE_LEASE_SECONDS` (default 300 s); an expired lease frees the slot;
-- an annotator may hold a few leases at once (the page shows one item and preloads the next);
-  asking again returns their oldest still-valid lease first, so a reload resumes the same item.
-
-Concurrency: candidates are locked with `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so
-two annotators never wait on or collide over one row. The lease count in that query comes from
-the statement's snapshot, which can be stale for a row whose lock was released a moment ago;
-so once a row is locked, its capacity is checked again with a fresh statement before leasing.
-On SQLite, `transaction_mode=IMMEDIATE` makes every transaction take the write lock first, so
-writers are serialized anyway.
+the annotation page. The leases are the shared work queue of `annotate/leasing.py`
+(docs/architecture.md#assignment): an item is offered while its hit/miss verdicts plus other
+annotators' live leases stay under its wanted verdicts, never to an annotator who already
+judged it (skips included), and a reload resumes the item already leased.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Least
-from django.utils import timezone
 
+from annotate import leasing
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 
-BATCH = 1  # rows locked per attempt: lock only what we lease
-ATTEMPTS = 20
-
-
-def lease_seconds() -> int:
-    return int(getattr(settings, "SIEVE_LEASE_SECONDS", 300))
-
-
-def _others_leases(now, annotator) -> Subquery:
-    return Subquery(
-        Lease.objects.filter(sample_item=OuterRef("pk"), expires__gt=now)
-        .exclude(annotator=annotator)
-        .order_by()
-        .values("sample_item")
-        .annotate(n=Count("id"))
-        .values("n"),
-        output_field=IntegerField(),
-    )
+SAMPLE_QUEUE = leasing.WorkQueue(
+    lease=Lease,
+    answer=Verdict,
+    row_field="sample_item",
+    worker_field="annotator",
+    count_field="verdict_count",
+    wanted_field="wanted_verdicts",
+    order=("position",),
+)
 
 
 def lease_grant(item: SampleItem, annotator, now, *, exists: bool | None = None) -> SampleItem:
-    """Lease (or extend the lease of) `item` to `annotator` from `now`.
-
-    `exists` says whether a lease row (live or expired) of this annotator is already there,
-    when the caller knows; the caller holds the item's row lock (or SQLite's write lock)."""
-    expires = now + timedelta(seconds=lease_seconds())
-    lease = Lease.objects.filter(sample_item=item, annotator=annotator)
-    if exists is None:  # unknown: try an update first
-        exists = bool(lease.update(expires=expires))
-    elif exists:
-        lease.update(expires=expires)
-    if not exists:
-        Lease.objects.create(sample_item=item, annotator=annotator, expires=expires)
+    """Lease (or extend the lease of) `item` to `annotator` from `now` (`leasing.lease_grant`)."""
+    leasing.lease_grant(SAMPLE_QUEUE, item, annotator, now, exists=exists)
     return item
-
-
-def _has_room(item_id: int, annotator, now) -> bool:
-    """Fresh check (new statement, new snapshot) for a row this transaction has locked."""
-    return (
-        SampleItem.objects.filter(pk=item_id)
-        .annotate(others=Coalesce(_others_leases(now, annotator), Value(0)))
-        .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
-        .exists()
-    )
 
 
 def sample_item_next(
@@ -97,59 +42,18 @@ def sample_item_next(
     ask for the one to preload."""
     if sample.status != Sample.Status.OPEN:
         return None
-    exclude = [int(pk) for pk in exclude]
-    now = timezone.now()
-    judged = Verdict.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
-    base = (
-        SampleItem.objects.filter(sample=sample, verdict_count__lt=F("wanted_verdicts"))
-        .exclude(pk__in=exclude)
-        .exclude(Exists(judged))
-        # What the caller shows comes along (the row lock stays on the sample item only).
-        .select_related("prediction__item", "prediction__label")
+    return leasing.lease_next(
+        SAMPLE_QUEUE,
+        SampleItem.objects.filter(sample=sample),
+        worker=annotator,
+        exclude=exclude,
+        related=("prediction__item", "prediction__label"),
     )
-    with transaction.atomic():
-        # 1. Resume: an item already leased to me, so that a reload shows the same item. Read
-        #    from my (few) leases, not by scanning the sample.
-        mine = (
-            Lease.objects.filter(annotator=annotator, sample_item__sample=sample, expires__gt=now)
-            .exclude(sample_item_id__in=exclude)
-            .order_by("sample_item__position")
-            .values_list("sample_item_id", flat=True)
-        )
-        for item_id in mine:
-            item = base.filter(pk=item_id).first()
-            if item is not None:
-                return lease_grant(item, annotator, now, exists=True)
-        # 2. The first item with room in sample order, skipping rows that other annotators
-        #    hold locked right now; the (sample, position) index lets the scan stop early.
-        my_lease = Lease.objects.filter(annotator=annotator, sample_item=OuterRef("pk"))
-        candidates = (
-            base.annotate(
-                my_lease_expires=Subquery(my_lease.values("expires")[:1]),
-                others=Coalesce(_others_leases(now, annotator), Value(0)),
-            )
-            .filter(verdict_count__lt=F("wanted_verdicts") - F("others"))
-            .filter(Q(my_lease_expires__isnull=True) | Q(my_lease_expires__lte=now))
-            .order_by("position")
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        skipped: list[int] = []
-        for _ in range(ATTEMPTS):
-            batch = list(candidates.exclude(pk__in=skipped)[:BATCH])
-            if not batch:
-                return None
-            for item in batch:
-                if _has_room(item.pk, annotator, now):
-                    exists = item.my_lease_expires is not None  # an expired lease of mine
-                    return lease_grant(item, annotator, now, exists=exists)
-                skipped.append(item.pk)
-    return None
 
 
 def lease_release(*, sample_item: SampleItem, annotator) -> None:
     """Give an item back (the verdict service calls it once the annotator has judged it)."""
-    Lease.objects.filter(sample_item=sample_item, annotator=annotator).delete()
+    leasing.lease_release(SAMPLE_QUEUE, sample_item, annotator)
 
 
 # "Complete" has one definition: an item is complete once its hit/miss verdicts

@@ -1,0 +1,23 @@
+"""Permission-checked reads of ITR datasets, items and reviews (other datasets answer 404)."""
+
+from annotate.datasets.access import fetch_for_user
+from annotate.datasets.models import Dataset, Role
+from annotate.itr.models import ItrItem, ItrReview
+
+
+def get_itr_dataset_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[Dataset, str]:
+    """(ITR dataset, caller's role), or 404 (`fetch_for_user`); other kinds of dataset too."""
+    datasets = Dataset.objects.filter(kind=Dataset.Kind.ITR)
+    return fetch_for_user(datasets, pk, user, dataset_field="pk", minimum=minimum)
+
+
+def get_itr_item_for_user(user, pk, minimum: str = Role.ANNOTATOR) -> tuple[ItrItem, str]:
+    """(ITR item, caller's role), or 404 (`fetch_for_user`)."""
+    items = ItrItem.objects.select_related("item", "dataset")
+    return fetch_for_user(items, pk, user, dataset_field="dataset", minimum=minimum)
+
+
+def get_own_review_for_user(user, pk) -> tuple[ItrReview, str]:
+    """(one of the caller's own reviews, caller's role), or 404 (`fetch_for_user`)."""
+    reviews = ItrReview.objects.filter(reviewer=user.pk).select_related("item__dataset")
+    return fetch_for_user(reviews, pk, user, dataset_field="item__dataset")
