@@ -1,5 +1,5 @@
-"""ITR fixtures: the real published dataset and list (a copy in tests/itr/data), a small
-generated CSV, and reviewers."""
+"""ITR fixtures: the real published dataset and list (bundled in annotate/itr/data for the
+demo), a small generated CSV, and reviewers."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +14,7 @@ from annotate.datasets.models import Dataset, Role
 from annotate.itr.importers import itr_import
 from tests.conftest import make_user
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent.parent / "annotate" / "itr" / "data"
 ITR_CSV = DATA / "textimage-data.csv"
 ITR_LIST = DATA / "controversial_samples.txt"
 
