@@ -1,6 +1,6 @@
 """Work queues with leases: which row a worker sees next. One implementation serves the hit/miss
 sample items (`annotate/validation/assignment.py`) and the ITR review queue
-(`annotate/itr/services.py`); see docs/architecture.md#assignment.
+(`annotate/itr/services.py`); see docs/architecture.md#annotation-leases.
 
 Rules:
 - a row is offered only while `done count + active leases of others < wanted`, so with one

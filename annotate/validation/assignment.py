@@ -1,6 +1,6 @@
 """Which sample item an annotator sees next: one service for `GET /api/samples/{id}/next/` and
 the annotation page. The leases are the shared work queue of `annotate/leasing.py`
-(docs/architecture.md#assignment): an item is offered while its hit/miss verdicts plus other
+(docs/architecture.md#annotation-leases): an item is offered while its hit/miss verdicts plus other
 annotators' live leases stay under its wanted verdicts, never to an annotator who already
 judged it (skips included), and a reload resumes the item already leased.
 """
