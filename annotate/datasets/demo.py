@@ -1,4 +1,5 @@
-"""The demo: users, a generated captioned image dataset, Places365 and a tiny offline model.
+"""The demo: users, a generated captioned image dataset, Places365, a tiny offline model, and
+the ITR dataset with a review study under way (annotate/itr/demo.py).
 
 Images are drawn with Pillow (deterministic from a seed): each one is a small scene (beach,
 forest, city street, church, bakery, mountain, lake, desert, swimming pool, parking lot) in
@@ -188,6 +189,7 @@ class DemoResult:
     taxonomy: Any  # annotate.taxonomies.importers.TaxonomyImportResult
     checkpoint: str | None
     checkpoint_note: str
+    itr: Any = None  # annotate.itr.demo.ItrDemoResult
 
 
 def demo_users_create() -> None:
@@ -233,4 +235,7 @@ def demo_seed(*, images: int = 500, progress=None) -> DemoResult:
     for username, _password, role in DEMO_USERS:
         membership_set(dataset=dataset, user=User.objects.get(username=username), role=role)
     checkpoint, note = demo_checkpoint_write()
-    return DemoResult(dataset_result, taxonomy_result, checkpoint, note)
+    from annotate.itr.demo import itr_demo_seed
+
+    itr_result = itr_demo_seed(members=[(u, r) for u, _p, r in DEMO_USERS])
+    return DemoResult(dataset_result, taxonomy_result, checkpoint, note, itr_result)

@@ -48,6 +48,10 @@ class Command(BaseCommand):
             result = demo_seed(images=options["images"], progress=bar)
         out.say(result.dataset.summary())
         out.say(result.taxonomy.summary())
+        out.say(
+            f"ITR dataset 'itr': {result.itr.items:,} tweets, {result.itr.reviews} simulated "
+            "reviews; review at /itr/{id}/review/".replace("{id}", str(result.itr.dataset_id))
+        )
         self._logins(out)
         command = None
         if result.checkpoint:
@@ -67,6 +71,7 @@ class Command(BaseCommand):
                 "taxonomy": result.taxonomy.as_dict(),
                 "users": [u for u, _p, _r in DEMO_USERS],
                 "checkpoint": result.checkpoint,
+                "itr_dataset": result.itr.dataset_id,
                 "classify_command": command,
             }
         )
