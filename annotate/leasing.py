@@ -22,6 +22,7 @@ No app imports here: the apps describe their queue with a `WorkQueue`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from django.utils import timezone
 
 BATCH = 1  # rows locked per attempt: lock only what we lease
 ATTEMPTS = 20
+LOCKED_WAIT = 0.05  # seconds to wait when every row with room is locked by a writer
 
 
 @dataclass(frozen=True)
@@ -177,13 +179,20 @@ def lease_next(
             .filter(Q(my_lease_expires__isnull=True) | Q(my_lease_expires__lte=now))
             .order_by(*queue.order)
         )
+        unlocked = candidates
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         skipped: list[int] = []
         for _ in range(ATTEMPTS):
             batch = list(candidates.exclude(pk__in=skipped)[:BATCH])
             if not batch:
-                return None
+                # Rows with room may be locked for a moment by another worker's answer (an
+                # item that wants several answers): wait for that write rather than report
+                # an empty queue.
+                if not unlocked.exclude(pk__in=skipped).exists():
+                    return None
+                time.sleep(LOCKED_WAIT)
+                continue
             for row in batch:
                 if _has_room(queue, rows, row.pk, worker, now):
                     exists = row.my_lease_expires is not None  # an expired lease of mine
