@@ -7,16 +7,19 @@ api_lead.py."""
 from __future__ import annotations
 
 from django.db.models import F, Q
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.urls import path
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, renderer_classes
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
+from annotate.itr import exports
 from annotate.itr.models import ItrDecision, ItrItem, ItrReview
 from annotate.itr.selectors import (
     get_itr_dataset_for_user,
@@ -29,6 +32,7 @@ from annotate.itr.serializers import (
     ItrItemSerializer,
     ItrReviewSerializer,
     ReviewInput,
+    SummarySerializer,
     own_reviews,
 )
 from annotate.itr.services import (
@@ -38,6 +42,7 @@ from annotate.itr.services import (
     review_record,
     review_undo,
 )
+from annotate.itr.summary import itr_summary
 from annotate.rest import (
     IdListField,
     PageQuery,
@@ -251,6 +256,74 @@ def decision_detail(request: Request, pk: int) -> Response:
     return Response(item_json(item, request, lead=True))
 
 
+# ---------------------------------------------------------------- summary and exports
+
+
+@extend_schema(responses=responses({200: SummarySerializer}, 403, 404))
+@api_view(["GET"])
+def summary(request: Request, pk: int) -> Response:
+    """Progress, changes by kind, agreement among reviewers (Krippendorff's alpha per task),
+    the label distribution and Spearman's rho between the model's similarity and the category
+    score, before and after correction; per reviewer, agreement with the final labels. Leads
+    and admins (live results would bias reviewers)."""
+    dataset, role = get_itr_dataset_for_user(request.user, pk)
+    require_role(role, Role.LEAD, LEADS_ONLY)
+    return Response(SummarySerializer(itr_summary(dataset)).data)
+
+
+class _TextRenderer(BaseRenderer):
+    """Lets DRF accept `?format=csv` / `?format=list`; the export view answers the file
+    itself (an error is rendered as JSON by the error handler)."""
+
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return str(data).encode()
+
+
+class CSVRenderer(_TextRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class ListRenderer(_TextRenderer):
+    media_type = "text/plain"
+    format = "list"
+
+
+class ExportQuery(serializers.Serializer):
+    set = serializers.ChoiceField(choices=exports.SETS, help_text=exports.SETS_HELP)
+    format = serializers.ChoiceField(
+        choices=exports.FORMATS,
+        required=False,
+        help_text="`list` (changes only, the default there) or `csv` (the default otherwise)",
+    )
+
+
+@extend_schema(
+    parameters=[ExportQuery],
+    responses=responses(
+        {(200, "text/csv"): OpenApiTypes.STR, (200, "text/plain"): OpenApiTypes.STR},
+        400,
+        403,
+        404,
+    ),
+)
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, CSVRenderer, ListRenderer, BrowsableAPIRenderer])
+def export(request: Request, pk: int) -> HttpResponse:
+    """The corrected test set (`set=corrected`), the test set without the changed items
+    (`removed`) or the changes (`changes`, in the published list's format, or per item with
+    `format=csv`). Leads and admins, as the verdict export."""
+    dataset, role = get_itr_dataset_for_user(request.user, pk)
+    require_role(role, Role.LEAD, LEADS_ONLY)
+    query = query_params(ExportQuery, request)
+    result = exports.itr_export(dataset, query["set"], query.get("format"))
+    response = HttpResponse(result.text, content_type=f"{result.media_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{result.filename}"'
+    return response
+
+
 urlpatterns: list = [
     path("itr/<int:pk>/items/", item_list, name="api-itr-items"),
     path("itr/<int:pk>/next/", item_next, name="api-itr-next"),
@@ -259,4 +332,6 @@ urlpatterns: list = [
     path("itr/reviews/<int:pk>/undo/", review_undo_view, name="api-itr-review-undo"),
     path("itr/decisions/", decision_create, name="api-itr-decisions"),
     path("itr/decisions/<int:pk>/", decision_detail, name="api-itr-decision"),
+    path("itr/<int:pk>/summary/", summary, name="api-itr-summary"),
+    path("itr/<int:pk>/export/", export, name="api-itr-export"),
 ]

@@ -172,3 +172,80 @@ def own_reviews(user, items: list[ItrItem]) -> dict[int, ItrReview]:
     """{item id: the user's review} for a page of items, in one query."""
     reviews = ItrReview.objects.filter(reviewer=user.pk, item__in=[i.pk for i in items])
     return {r.item_id: r for r in reviews.select_related("reviewer")}
+
+
+# ---------------------------------------------------------------- summary
+
+
+class DistributionSerializer(serializers.Serializer):
+    def get_fields(self) -> dict:
+        fields = {
+            code: serializers.IntegerField(help_text=f"items labelled {code}")
+            for code in ("00", "01", "10", "11")
+        }
+        fields["text_is_represented_percent"] = serializers.FloatField(**NULLABLE)
+        fields["image_adds_percent"] = serializers.FloatField(**NULLABLE)
+        return fields
+
+
+class DistributionsSerializer(serializers.Serializer):
+    before = DistributionSerializer(help_text="the published labels")
+    after = DistributionSerializer(help_text="the final labels")
+
+
+class SpearmanSerializer(serializers.Serializer):
+    rho = serializers.FloatField()
+    p = serializers.FloatField()
+    n = serializers.IntegerField(help_text="test items with a model similarity")
+
+
+class StatusCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    in_review = serializers.IntegerField()
+    consensus = serializers.IntegerField()
+    decided = serializers.IntegerField()
+
+
+class ListedSerializer(serializers.Serializer):
+    items = serializers.IntegerField(help_text="test items on the imported list")
+    settled = serializers.IntegerField(help_text="of which have a consensus or a decision")
+    confirmed = serializers.IntegerField(help_text="whose final labels are the list's")
+    kept = serializers.IntegerField(help_text="settled with the published labels kept")
+
+
+class SummaryReviewerSerializer(serializers.Serializer):
+    reviewer = serializers.CharField()
+    reviews = serializers.IntegerField()
+    settled = serializers.IntegerField(help_text="reviews of items with a consensus or decision")
+    agreement = serializers.FloatField(
+        help_text="share of the settled reviews equal to the final labels (both)", **NULLABLE
+    )
+    agreement_text = serializers.FloatField(
+        help_text="share of the settled reviews equal to the final text label", **NULLABLE
+    )
+    agreement_image = serializers.FloatField(**NULLABLE)
+
+
+class SummarySerializer(serializers.Serializer):
+    """The summary of a dataset's test split (summary.py)."""
+
+    items = serializers.IntegerField(help_text="test items")
+    reviewed = serializers.IntegerField(help_text="test items with at least one review")
+    reviews = serializers.IntegerField()
+    quorum = serializers.IntegerField(**NULLABLE)
+    status = StatusCountsSerializer()
+    text = serializers.IntegerField(help_text="items whose final labels changed the text only")
+    image = serializers.IntegerField(help_text="changed the image label only")
+    both = serializers.IntegerField(help_text="changed both labels")
+    changed = serializers.IntegerField()
+    alpha_text = serializers.FloatField(
+        help_text="Krippendorff's alpha (nominal) among reviewers", **NULLABLE
+    )
+    alpha_image = serializers.FloatField(**NULLABLE)
+    distribution = DistributionsSerializer()
+    spearman_before = SpearmanSerializer(
+        allow_null=True, help_text="similarity vs category score of the published labels"
+    )
+    spearman_after = SpearmanSerializer(allow_null=True, help_text="... of the final labels")
+    listed = ListedSerializer()
+    reviewers = SummaryReviewerSerializer(many=True)
