@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
         "VerdictValueEnum": "annotate.validation.models.Verdict.Value",
         "HitOrSkipValueEnum": ["hit", "skip"],
         "MissValueEnum": ["miss"],
+        "ItrStatusEnum": "annotate.itr.models.ItrItem.Status",
     },
     # Swagger UI from the installed sidecar package, so /api/docs/ works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
