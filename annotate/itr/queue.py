@@ -29,18 +29,18 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, F, Max, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Prefetch, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from annotate.datasets.models import Dataset
 from annotate.itr.models import ItrComment, ItrItem, ItrReview, ItrSignal
+from annotate.itr.summary import SETTLED, reviewer_agreement, split_reviews
 
 log = logging.getLogger(__name__)
 
 CROWDLAB, MARGIN = "crowdlab", "margin"
 CACHE_SECONDS = 24 * 3600
 DEFAULT_LIMIT = 50
-SETTLED = (ItrItem.Status.CONSENSUS, ItrItem.Status.DECIDED)
 
 
 def type_of(text: int, image: int) -> int:
@@ -67,10 +67,10 @@ class CannotRank(Exception):
 
 
 def crowdlab_scores(
-    reviews: list[tuple[int, int, int, int, float | None, float | None]],
+    reviews: list[tuple[int, str, int, int, float | None, float | None]],
     prior: tuple[float, float],
 ) -> dict[str, Any]:
-    """CROWDLAB over `reviews` rows (item, reviewer, text, image, p_text, p_image); items
+    """CROWDLAB over `reviews` rows (item, reviewer's name, text, image, p_text, p_image); items
     without p_text/p_image take `prior`. Returns {"items": {item: [score, consensus class]},
     "reviewers": {reviewer: quality}}, or raises CannotRank."""
     items = sorted({r[0] for r in reviews})
@@ -140,7 +140,7 @@ def dataset_crowdlab(dataset: Dataset, signal: ItrSignal) -> dict[str, Any]:
         return found
     rows = list(
         ItrReview.objects.filter(item__dataset=dataset).values_list(
-            "item_id", "reviewer_id", "text_is_represented", "image_adds",
+            "item_id", "reviewer__username", "text_is_represented", "image_adds",
             "item__p_text", "item__p_image",
         )
     )  # fmt: skip
@@ -237,40 +237,11 @@ def queue_entry(item: ItrItem) -> QueueEntry:
 
 
 def reviewers_agreement(dataset: Dataset) -> list[dict[str, Any]]:
-    """Per reviewer of the dataset: reviews given, and how often they agree with the final
-    labels (decision, else consensus) of the settled items they reviewed, per task and on
-    both (one grouped query)."""
-    settled = Q(item__status__in=SETTLED)
-    same_text = Q(text_is_represented=F("item__final_text"))
-    same_image = Q(image_adds=F("item__final_image"))
-    rows = (
-        ItrReview.objects.filter(item__dataset=dataset)
-        .values("reviewer_id", "reviewer__username")
-        .annotate(
-            reviews=Count("id"),
-            settled=Count("id", filter=settled),
-            text=Count("id", filter=settled & same_text),
-            image=Count("id", filter=settled & same_image),
-            both=Count("id", filter=settled & same_text & same_image),
-        )
-        .order_by("reviewer__username")
-    )
-
-    def share(count: int, total: int) -> float | None:
-        return round(count / total, 4) if total else None
-
-    return [
-        {
-            "reviewer_id": r["reviewer_id"],
-            "reviewer": r["reviewer__username"],
-            "reviews": r["reviews"],
-            "settled": r["settled"],
-            "agreement": share(r["both"], r["settled"]),
-            "agreement_text": share(r["text"], r["settled"]),
-            "agreement_image": share(r["image"], r["settled"]),
-        }
-        for r in rows
-    ]
+    """Each reviewer's agreement with the final labels of the settled items they reviewed
+    (summary.py's `reviewer_agreement`, the dashboard's numbers; two queries)."""
+    settled = ItrItem.objects.filter(dataset=dataset, status__in=SETTLED)
+    finals = {pk: (t, i) for pk, t, i in settled.values_list("pk", "final_text", "final_image")}
+    return reviewer_agreement(split_reviews(dataset), finals)
 
 
 def lead_queue(
@@ -297,7 +268,7 @@ def lead_queue(
     reviewers = reviewers_agreement(dataset)
     quality = crowdlab.get("reviewers", {}) if ranking == CROWDLAB else {}
     for row in reviewers:
-        value = quality.get(row["reviewer_id"])
+        value = quality.get(row["reviewer"])
         row["quality"] = round(value, 4) if value is not None else None
     return {
         "ranking": ranking,
