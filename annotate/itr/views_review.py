@@ -32,11 +32,16 @@ TYPES = [
         "number": category_score((text, image)),
         "text": text,
         "image": image,
+        "name": name,
         "title": ("text represented" if text else "text not represented")
         + (", image adds" if image else ", image does not add"),
     }
-    for text in (0, 1)
-    for image in (0, 1)
+    for (text, image), name in (
+        ((0, 0), "neither"),
+        ((0, 1), "image adds"),
+        ((1, 0), "text in image"),
+        ((1, 1), "both"),
+    )
 ]
 
 

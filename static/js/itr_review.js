@@ -83,6 +83,8 @@
     const input = reasonInput();
     if (input) input.value = "";
     render();
+    // On a phone the page may have scrolled down to the buttons: show the new image.
+    if (el && stage.getBoundingClientRect().top < 0) stage.scrollIntoView({ block: "start" });
   }
 
   // The page shows the state: pressed toggles and type, the reason marked required.
@@ -102,7 +104,8 @@
     reason.classList.toggle("is-required", required);
     reasonInput().required = required;
     el.classList.toggle("itr-disagrees", differs());
-    document.getElementById("btn-submit").disabled = type === 0;
+    // Dimmed, not disabled: a tap on it still says what is missing.
+    document.getElementById("btn-submit").setAttribute("aria-disabled", String(type === 0));
   }
 
   function setLabel(task, value) {
@@ -211,7 +214,7 @@
     const type = event.target.closest(".itr-type");
     if (type) return setType(Number(type.dataset.type));
     if (event.target.closest("#btn-submit")) return submit();
-    if (event.target.closest("#btn-undo")) return queue.undo();
+    if (event.target.closest(".btn-undo")) return queue.undo();
     if (event.target.closest("#btn-guide")) return toggleGuidelines();
     if (event.target.closest("#btn-help")) return toggleHelp(true);
     if (event.target.closest("#help-close") || event.target === help) return toggleHelp(false);

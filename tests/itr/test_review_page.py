@@ -162,7 +162,7 @@ def test_progress_counts_mine_and_the_quorum(make_itr, reviewers) -> None:
     html = client_for("rev1").get(f"/itr/{dataset.pk}/review/progress/").content.decode()
     assert 'id="mine-count">2<' in html
     assert 'id="quorum-count">1<' in html
-    assert "/ 4 test items" in html
+    assert '/ 4 <span class="itr-wide">test items' in html
     other = client_for("rev4").get(f"/itr/{dataset.pk}/review/progress/").content.decode()
     assert 'id="mine-count">0<' in other
 
