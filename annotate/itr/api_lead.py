@@ -109,7 +109,7 @@ class QueueEntrySerializer(serializers.Serializer):
     crowdlab_image_adds = serializers.SerializerMethodField()
     votes = QueueVoteSerializer(many=True)
     decision = serializers.SerializerMethodField()
-    comments = serializers.IntegerField(source="item.comment_count")
+    comments = serializers.SerializerMethodField(help_text="how many comments")
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_image_url(self, entry: QueueEntry) -> str | None:
@@ -122,6 +122,10 @@ class QueueEntrySerializer(serializers.Serializer):
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_crowdlab_image_adds(self, entry: QueueEntry) -> int | None:
         return entry.crowdlab_label[1] if entry.crowdlab_label else None
+
+    @extend_schema_field(serializers.IntegerField())
+    def get_comments(self, entry: QueueEntry) -> int:
+        return len(entry.item.comments.all())  # prefetched
 
     @extend_schema_field(ItrDecisionSerializer(allow_null=True))
     def get_decision(self, entry: QueueEntry) -> dict | None:

@@ -173,19 +173,14 @@ def _ranked_ids(dataset: Dataset, status: str | None, scores: dict | None) -> li
 
 
 def _page_items(ids: list[int]) -> list[ItrItem]:
-    """The page's items with their tweet, decision, reviews and comment count (two queries)."""
-    comments = (
-        ItrComment.objects.filter(item=OuterRef("pk"))
-        .order_by()
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
+    """The page's items with their tweet, decision, reviews and comments (three queries)."""
     found = (
         ItrItem.objects.filter(pk__in=ids)
         .select_related("item", "decision__decided_by")
-        .prefetch_related(Prefetch("reviews", ItrReview.objects.select_related("reviewer")))
-        .annotate(comment_count=Coalesce(Subquery(comments), 0))
+        .prefetch_related(
+            Prefetch("reviews", ItrReview.objects.select_related("reviewer").order_by("id")),
+            Prefetch("comments", ItrComment.objects.select_related("author").order_by("id")),
+        )
     )
     by_id = {item.pk: item for item in found}
     return [by_id[pk] for pk in ids if pk in by_id]
@@ -201,7 +196,7 @@ class Vote:
 class QueueEntry:
     """An item of the lead's queue with what the page and the API show about it."""
 
-    item: ItrItem  # with `comment_count`, its tweet and its decision
+    item: ItrItem  # with its tweet, decision and comments
     votes: list[Vote]
     consensus_quality: float | None  # CROWDLAB's score, when ranked by it
     crowdlab_label: tuple[int, int] | None  # CROWDLAB's consensus labels

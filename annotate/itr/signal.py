@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 
 from annotate.datasets.models import Dataset
 from annotate.errors import Conflict, NotFound
@@ -124,6 +124,15 @@ def _rounded(value: float) -> float | None:
     return None if np.isnan(value) else round(float(value), 6)
 
 
+def _store(updates: list[tuple]) -> None:
+    """One parameterised UPDATE per item, sent with executemany (psycopg pipelines them): the
+    ORM's bulk_update builds a CASE per field and row, about 2 s for 4,471 items."""
+    table = ItrItem._meta.db_table
+    sql = f"UPDATE {table} SET {', '.join(f'{f} = %s' for f in FIELDS)} WHERE id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, updates)
+
+
 def signal_compute(*, dataset: Dataset, run: ClassificationRun) -> dict[str, Any]:
     """Fit the signal on `run`'s embeddings, store it on every item of the dataset (replacing an
     earlier signal), record it in ItrSignal and re-order the review queue. Returns a summary."""
@@ -149,12 +158,12 @@ def signal_compute(*, dataset: Dataset, run: ClassificationRun) -> dict[str, Any
         p[task][test] = fits[task].probability(similarity[test])
         own *= np.where(labels[task] == 1, p[task], 1.0 - p[task])
     updates = [
-        ItrItem(
-            pk=row[0],
-            similarity=_rounded(similarity[n]),
-            p_text=_rounded(p["text"][n]),
-            p_image=_rounded(p["image"][n]),
-            model_score=_rounded(own[n]),
+        (
+            _rounded(similarity[n]),
+            _rounded(p["text"][n]),
+            _rounded(p["image"][n]),
+            _rounded(own[n]),
+            row[0],
         )
         for n, row in enumerate(rows)
     ]
@@ -184,7 +193,7 @@ def signal_compute(*, dataset: Dataset, run: ClassificationRun) -> dict[str, Any
         },
     }
     with transaction.atomic():
-        ItrItem.objects.bulk_update(updates, FIELDS, batch_size=1000)
+        _store(updates)
         ItrSignal.objects.update_or_create(
             dataset=dataset, defaults={"run": run, "details": details}
         )

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from annotate.itr.models import ItrComment, ItrDecision, ItrItem, ItrSignal
+from annotate.itr.models import ItrComment, ItrDecision, ItrItem, ItrReview, ItrSignal
 from annotate.itr.services import review_record
 from tests.conftest import PASSWORD
 from tests.itr.conftest import api_for
@@ -270,3 +270,119 @@ def test_decision_then_queue_status(reviewed, lee) -> None:
 def login(client: Client, name: str) -> Client:
     assert client.login(username=name, password=PASSWORD)
     return client
+
+
+# ---------------------------------------------------------------- the adjudication page
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.mark.parametrize(
+    ("user", "code"), [("lee", 200), ("ada", 200), ("rev1", 403), ("otto", 404)]
+)
+def test_adjudicate_page_permissions(client: Client, reviewed, ada, otto, user, code) -> None:
+    url = f"/itr/{reviewed.pk}/adjudicate/"
+    assert login(client, user).get(url).status_code == code
+    item = ItrItem.objects.filter(dataset=reviewed, row=4).get()
+    body = {"text_is_represented": "1", "image_adds": "0", "note": "n"}
+    expected = 302 if code == 200 else code  # plain form posts redirect back to the page
+    assert client.post(f"/itr/items/{item.pk}/decide/", body).status_code == expected
+    assert client.post(f"/itr/items/{item.pk}/comments/", {"text": "x"}).status_code == expected
+
+
+def test_adjudicate_page_requires_login(client: Client, reviewed) -> None:
+    response = client.get(f"/itr/{reviewed.pk}/adjudicate/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_adjudicate_page_lists_votes_escaped(client: Client, reviewed, reviewers) -> None:
+    items = {i.row: i for i in ItrItem.objects.filter(dataset=reviewed)}
+    review(items[4], reviewers[3], 1, 1)  # rev4 changes their vote: row 4's margin is now 0.6
+    ItrReview.objects.filter(item=items[4], reviewer=reviewers[3]).update(
+        reason="<script>alert(1)</script>"
+    )
+    ItrComment.objects.create(item=items[4], author=reviewers[3], text="<img src=x onerror=1>")
+    page = login(client, "lee").get(f"/itr/{reviewed.pk}/adjudicate/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
+    assert "&lt;img src=x onerror=1&gt;" in page
+    assert page.index('data-row="8"') < page.index('data-row="5"') < page.index('data-row="4"')
+    assert 'data-ranking="margin"' in page
+    decided = login(client, "lee").get(f"/itr/{reviewed.pk}/adjudicate/?status=decided")
+    assert "Nothing to adjudicate with this status" in decided.content.decode()
+    # Bad parameters fall back instead of failing.
+    for query in ("status=nope", "page=0", "page=x", "page=99999999999999999999"):
+        assert client.get(f"/itr/{reviewed.pk}/adjudicate/?{query}").status_code in (200, 302)
+
+
+def test_decision_through_the_page_form(client: Client, reviewed, lee) -> None:
+    item = ItrItem.objects.get(dataset=reviewed, row=8)
+    url = f"/itr/items/{item.pk}/decide/"
+    login(client, "lee")
+    refused = client.post(
+        url, {"text_is_represented": "0", "image_adds": "1", "note": " "}, headers=HTMX
+    )
+    assert refused.status_code == 200
+    assert "note is required" in refused.content.decode()
+    assert not ItrDecision.objects.filter(item=item).exists()
+    body = {
+        "text_is_represented": "0",
+        "image_adds": "1",
+        "note": "a tie <b>broken</b>",
+        "rank": "3",
+    }
+    card = client.post(url, body, headers=HTMX).content.decode()
+    assert "Decision saved." in card
+    assert "#3" in card
+    assert "a tie &lt;b&gt;broken&lt;/b&gt;" in card
+    assert f'id="item-{item.pk}"' in card
+    decision = ItrDecision.objects.get(item=item)
+    assert (decision.text_is_represented, decision.image_adds, decision.decided_by) == (0, 1, lee)
+    item.refresh_from_db()
+    assert (item.status, item.final) == ("decided", (0, 1))
+    # A plain POST (no JavaScript) redirects back to the item on the page.
+    body["image_adds"] = "0"
+    plain = client.post(url, body)
+    assert plain.status_code == 302
+    assert plain["Location"] == f"/itr/{reviewed.pk}/adjudicate/#item-{item.pk}"
+    assert ItrDecision.objects.get(item=item).image_adds == 0
+    withdrawn = client.post(f"/itr/items/{item.pk}/withdraw/", headers=HTMX).content.decode()
+    assert "Decision withdrawn." in withdrawn
+    assert not ItrDecision.objects.filter(item=item).exists()
+    bad = client.post(
+        url, {"text_is_represented": "2", "image_adds": "0", "note": "x"}, headers=HTMX
+    )
+    assert "must be 0 or 1" in bad.content.decode()
+
+
+def test_comment_through_the_page(client: Client, reviewed, lee) -> None:
+    item = ItrItem.objects.get(dataset=reviewed, row=5)
+    url = f"/itr/items/{item.pk}/comments/"
+    login(client, "lee")
+    thread = client.post(url, {"text": "<i>rev2</i>, why 1?"}, headers=HTMX).content.decode()
+    assert thread.startswith(f'<section class="adj-comments" id="comments-{item.pk}"')
+    assert "&lt;i&gt;rev2&lt;/i&gt;, why 1?" in thread
+    assert "Discussion (1)" in thread
+    empty = client.post(url, {"text": "   "}, headers=HTMX).content.decode()
+    assert "comment is required" in empty
+    assert ItrComment.objects.filter(item=item).count() == 1
+
+
+def page_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_adjudicate_page_query_count_does_not_grow(client: Client, make_itr, reviewers) -> None:
+    cache.clear()
+    login(client, "lee")
+    counts = []
+    for name, rows in (("p-small", 3), ("p-large", 30)):
+        labels = [(0, 0)] * SPLIT + [(n % 2, 0) for n in range(rows)]
+        dataset = make_itr(labels, split=SPLIT, name=name)
+        votes(dataset, reviewers, {SPLIT + n: [(1, 0), (0, 0), (1, 1)] for n in range(rows)})
+        signal_on(dataset, dict.fromkeys(range(SPLIT, SPLIT + rows), (0.3, 0.6)))
+        counts.append(page_queries(client, f"/itr/{dataset.pk}/adjudicate/"))
+    assert counts[0] == counts[1]
