@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, Max, OuterRef, Prefetch, Subquery, Sum
+from django.db.models import Count, Max, Prefetch, Sum
 from django.db.models.functions import Coalesce
 
 from annotate.datasets.models import Dataset
