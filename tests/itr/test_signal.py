@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from annotate.datasets.models import Item
+from annotate.itr.consensus import category_score
 from annotate.itr.models import ItrItem, ItrSignal
+from annotate.itr.summary import itr_summary
 from classifier.cache import cache_dir, cache_load
 from classifier.models import ClassificationRun
 from tests.classifier.conftest import jpeg_bytes, make_taxonomy, tiny_checkpoint  # noqa: F401
@@ -119,6 +122,13 @@ def test_signal_from_a_real_run(itr_run, lee, reviewers) -> None:
         )
     scores = [i.model_score for i in test]
     assert result["candidates"] == sum(s < 0.25 for s in scores)
+
+    # The dashboards' Spearman rho (summary.py) from these similarities, against scipy directly.
+    summary = itr_summary(dataset)
+    rho = spearmanr([i.similarity for i in test], [category_score(i.original) for i in test])
+    assert summary["spearman_before"]["rho"] == pytest.approx(rho.statistic, abs=1e-4)
+    assert summary["spearman_before"]["n"] == len(test)
+    assert summary["spearman_after"] == summary["spearman_before"]  # nothing reviewed yet
 
     # The review queue: the likeliest errors first, then the test items without a score.
     expected = [i.pk for i in sorted(test, key=lambda i: (i.model_score, i.row))]
