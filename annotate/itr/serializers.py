@@ -109,6 +109,18 @@ LEAD_FIELDS = (
 )
 
 
+@extend_schema_field(serializers.ChoiceField(choices=CHANGE_KINDS, allow_null=True))
+class ChangeKindField(serializers.Field):
+    """The change kind of an item (text, image, both; null when unchanged). Not read-only, so
+    that the schema does not require it: reviewers never get it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(source="*", required=False, **kwargs)
+
+    def to_representation(self, item: ItrItem) -> str | None:
+        return change_kind(item.original, item.final)
+
+
 class ItrItemSerializer(serializers.Serializer):
     """An ITR item as a reviewer sees it: the tweet, its published labels, its image and the
     caller's own review. Context: `request` (absolute image URLs), `reviews` ({item id: the
@@ -137,7 +149,7 @@ class ItrItemSerializer(serializers.Serializer):
         source="final_text", required=False, help_text="decision, else proposal, else original"
     )
     final_image_adds = serializers.IntegerField(source="final_image", required=False)
-    changed = serializers.SerializerMethodField()
+    changed = ChangeKindField(help_text="how the final labels differ from the published ones")
     disagreement = serializers.BooleanField(required=False)
     listed = serializers.BooleanField(required=False, help_text="on the imported list")
     listed_text_is_represented = _nullable_label("listed_text", "the imported list's label")
@@ -153,12 +165,6 @@ class ItrItemSerializer(serializers.Serializer):
     def get_my_review(self, item: ItrItem) -> dict | None:
         review = self.context.get("reviews", {}).get(item.pk)
         return ItrReviewSerializer(review).data if review is not None else None
-
-    @extend_schema_field(
-        serializers.ChoiceField(choices=CHANGE_KINDS, allow_null=True, required=False)
-    )
-    def get_changed(self, item: ItrItem) -> str | None:
-        return change_kind(item.original, item.final)
 
     def to_representation(self, item: ItrItem) -> dict:
         row = super().to_representation(item)

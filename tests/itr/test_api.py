@@ -294,3 +294,77 @@ def test_admins_decide_on_every_dataset(small, ada) -> None:
 
 def test_token_required(small, client) -> None:
     assert client.get(f"/api/itr/{small.pk}/items/").status_code in (401, 403)
+
+
+# This file's operations (api_lead.py's are tested with the lead's page).
+OWN_PATHS = r"^/api/itr/(\{id\}/(items|next|summary|export)/|items/\{id\}/$|reviews/|decisions/)"
+
+
+def schemathesis_config(token: str, base_url: str) -> dict:
+    """tests/test_schema.py's settings, for the ITR operations only, without the stateful
+    phase (it would walk into the other apps' operations). Two answers the schema cannot
+    predict are allowed: a review that changes the labels without a reason (whether it
+    changes them depends on the item's published labels) and `format=list` for a set other
+    than `changes` (400)."""
+    data_dependent = {"expected-statuses": ["2xx", "400", "401", "403", "404", "409"]}
+    return {
+        "seed": 1,
+        "base-url": base_url,
+        "headers": {"Authorization": f"Token {token}", "Connection": "close"},
+        "generation": {"max-examples": 12, "deterministic": True},
+        "suppress-health-check": ["all"],
+        "workers": 1,
+        "phases": {"stateful": {"enabled": False}},
+        "operations": [
+            {"include-path-regex": f"^(?!{OWN_PATHS.removeprefix('^')})", "enabled": False},
+            {
+                "include-path": "/api/itr/reviews/",
+                "include-method": "POST",
+                "checks": {"positive_data_acceptance": data_dependent},
+            },
+            {
+                "include-path": "/api/itr/{id}/export/",
+                "checks": {"positive_data_acceptance": data_dependent},
+            },
+        ],
+    }
+
+
+@pytest.mark.timeout(300)
+def test_itr_api_matches_its_schema(live_server, make_itr, reviewers, lee) -> None:
+    """schemathesis (every check; examples, coverage and fuzzing phases) over this file's
+    /api/itr/ operations, with a lead's token, on an ITR dataset with reviews and a decision,
+    and one where the lead only reviews (403s): no server error, no undocumented answer, no
+    schema-valid request refused."""
+    import schemathesis
+    from rest_framework.authtoken.models import Token
+    from schemathesis.engine import events, from_schema
+
+    from annotate.itr.services import decision_record, review_record
+    from tests.test_schema import describe
+
+    studied = make_itr(LABELS, split=2)
+    for row, user in zip((2, 3, 4), reviewers, strict=False):
+        item = ItrItem.objects.get(dataset=studied, row=row)
+        review_record(item=item, reviewer=user, text_is_represented=1, image_adds=1, reason="r")
+    item = ItrItem.objects.get(dataset=studied, row=5)
+    decision_record(item=item, lead=lee, text_is_represented=1, image_adds=1, note="n")
+    other = make_itr([(0, 0), (1, 1)], split=0, name="other")
+    membership_set(dataset=other, user=lee, role=Role.ANNOTATOR)
+    token = Token.objects.create(user=lee).key
+    schema = schemathesis.openapi.from_url(
+        f"{live_server.url}/api/schema/?format=json",
+        headers={"Authorization": f"Token {token}"},
+        config=schemathesis.Config.from_dict(schemathesis_config(token, live_server.url)),
+    )
+    cases, failures = 0, []
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
+            cases += len(event.recorder.cases)
+            for case_id, checks in event.recorder.checks.items():
+                failures += [describe(event.recorder, case_id, c) for c in checks if c.failure_info]
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            failures.append(f"error: {event}")
+    print(f"schemathesis: {cases} cases over the ITR operations")
+    assert cases > 100
+    assert failures == [], "\n".join(failures)
