@@ -276,6 +276,7 @@ def controversial_form(request: HttpRequest, pk: int) -> HttpResponse:
     """The dashboard's list upload (a file or pasted lines); per-line errors are listed."""
     dataset = _lead_dataset(request, pk)
     error, errors, saved = None, [], None
+    pasted = request.POST.get("text", "")[:MAX_LIST_BYTES]
     try:
         text = _list_text(request)
         if not text.strip():
@@ -288,6 +289,7 @@ def controversial_form(request: HttpRequest, pk: int) -> HttpResponse:
     except ItrImportError as exc:
         error, errors = str(exc).splitlines()[0], exc.errors
     context = {"dataset": dataset, "error": error, "errors": errors, "saved": saved}
+    context["text"] = pasted  # a refused list stays in the form, to be mended
     return _dashboard_answer(request, "itr/_dashboard_list.html", context)
 
 
