@@ -23,7 +23,7 @@ api_patterns = [
     ),
     # Last: any other path under /api/ ending in "/" answers a JSON 404 like the endpoints
     # (Django's own 404 is an HTML page); a path without the slash still gets APPEND_SLASH.
-    re_path(r"^.*/$", api_not_found),
+    re_path(r"^[\s\S]*/$", api_not_found),
 ]
 
 urlpatterns = [

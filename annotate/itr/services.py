@@ -147,6 +147,8 @@ def review_record(
     - a reviewer who already reviewed the item: their review is updated, never a second vote;
     - a reason is required when the labels differ from the original ones.
     """
+    if item.split != ItrItem.Split.TEST:
+        raise ReviewError("only items of the test split are reviewed")
     labels = (binary(text_is_represented, "text_is_represented"), binary(image_adds, "image_adds"))
     reason = _text(reason, "reason", required=labels != item.original)
     key = (key or "").strip()

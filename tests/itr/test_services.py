@@ -240,3 +240,17 @@ def test_concurrent_reviewers_never_lose_or_double_a_vote(make_itr, reviewers) -
     assert {i.review_count for i in tests} == {3}
     assert all(i.reviews.count() == 3 for i in tests)
     assert all(i.final == (i.original[0], 1 - i.original[1]) for i in tests)
+
+
+def test_train_items_are_not_reviewed(small, reviewers) -> None:
+    with pytest.raises(Invalid, match="test split"):
+        review_record(
+            item=item_at(small, 0), reviewer=reviewers[0], text_is_represented=0, image_adds=0
+        )
+
+
+def test_a_path_with_a_newline_under_the_api_answers_json(client, lee) -> None:
+    client.force_login(lee)
+    response = client.post("/api/runs/a%0Ab/cancel/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
