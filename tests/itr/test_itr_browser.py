@@ -104,6 +104,12 @@ def test_reviewers_review_with_keys_and_the_lead_decides(
     try:
         lead = lead_context.new_page()
         lead.set_default_timeout(15_000)
+        problems: list[str] = []  # console errors and CSP reports: the pages need none
+        lead.on(
+            "console",
+            lambda m: problems.append(m.text) if m.type in ("error", "warning") else None,
+        )
+        lead.on("pageerror", lambda error: problems.append(str(error)))
         login(lead, live_server, "lee")
         lead.goto(f"{live_server.url}/itr/{dataset.pk}/adjudicate/")
         cards = lead.locator("#queue article.adj-item")
@@ -123,6 +129,13 @@ def test_reviewers_review_with_keys_and_the_lead_decides(
         assert "Decision saved." in card.inner_text()
         assert "Decided" in card.locator(".adj-status").inner_text()
         assert "The photo carries the punchline." in card.locator(".adj-note").inner_text()
+        # The dashboard counts the decision and draws its chart.
+        lead.goto(f"{live_server.url}/itr/{dataset.pk}/")
+        lead.wait_for_load_state("networkidle")
+        assert lead.evaluate("Chart.getChart('chart-distribution') !== undefined")
+        decided_figure = lead.locator("#itr-progress-card dt:text-is('Decided') + dd")
+        assert decided_figure.inner_text() == "1"
+        assert problems == []
     finally:
         lead_context.close()
     decision = ItrDecision.objects.get(item_id=first)
