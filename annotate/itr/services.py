@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -256,11 +256,20 @@ def quorum_set(*, dataset: Dataset, quorum: int) -> int:
 
 def priorities_refresh(*, dataset: Dataset) -> None:
     """Queue order: listed items first, then by model score (probability of the item's own
-    labels, lowest first), then by row."""
-    items = ItrItem.objects.filter(dataset=dataset)
-    ordered = sorted(
-        items.values_list("pk", "listed", "model_score", "row"),
-        key=lambda r: (not r[1], r[2] if r[2] is not None else 2.0, r[3]),
-    )
-    changed = [ItrItem(pk=pk, priority=rank) for rank, (pk, *_rest) in enumerate(ordered)]
-    ItrItem.objects.bulk_update(changed, ["priority"], batch_size=1000)
+    labels, lowest first; unscored items after the scored ones), then by row. One UPDATE with a
+    window function (PostgreSQL, and SQLite >= 3.33 for UPDATE ... FROM)."""
+    table = ItrItem._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET priority = ranked.position
+            FROM (
+                SELECT id, ROW_NUMBER() OVER (
+                    ORDER BY listed DESC, COALESCE(model_score, 2.0), "row"
+                ) - 1 AS position
+                FROM {table} WHERE dataset_id = %s
+            ) AS ranked
+            WHERE {table}.id = ranked.id
+            """,  # noqa: S608 - the table name is the model's, the value a parameter
+            [dataset.pk],
+        )

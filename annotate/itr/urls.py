@@ -1,4 +1,3 @@
-
 from annotate.itr import views_lead, views_review
 
 urlpatterns: list = [

@@ -25,7 +25,7 @@ def small_csv(path: Path, labels: list[tuple[int, int]], texts: list[str] | None
     """A CSV in the published format (backslash-escaped quotes), tweet ids 1000 + row."""
     lines = [HEADER]
     for row, (t, i) in enumerate(labels):
-        text = (texts[row] if texts else f'tweet {row} says \\"hi\\" @user https://t.co/x{row}')
+        text = texts[row] if texts else f'tweet {row} says \\"hi\\" @user https://t.co/x{row}'
         lines.append(f'"{1000 + row}","{row % 7}","{text}","{t}","{i}"\n')
     path.write_text("".join(lines))
     return path

@@ -6,135 +6,304 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('classifier', '0003_prediction_bulk_load'),
-        ('datasets', '0001_initial'),
+        ("classifier", "0003_prediction_bulk_load"),
+        ("datasets", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ItrItem',
+            name="ItrItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row', models.PositiveIntegerField()),
-                ('tweet_id', models.CharField(max_length=32)),
-                ('user_id', models.CharField(blank=True, max_length=32)),
-                ('split', models.CharField(choices=[('train', 'Train'), ('test', 'Test')], max_length=5)),
-                ('text_is_represented', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('image_adds', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('listed', models.BooleanField(default=False)),
-                ('listed_text', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1')], null=True)),
-                ('listed_image', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1')], null=True)),
-                ('similarity', models.FloatField(blank=True, null=True)),
-                ('p_text', models.FloatField(blank=True, null=True)),
-                ('p_image', models.FloatField(blank=True, null=True)),
-                ('model_score', models.FloatField(blank=True, null=True)),
-                ('priority', models.IntegerField(default=0)),
-                ('wanted_reviews', models.PositiveSmallIntegerField(default=3)),
-                ('review_count', models.PositiveIntegerField(default=0)),
-                ('proposed_text', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1')], null=True)),
-                ('proposed_image', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1')], null=True)),
-                ('final_text', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('final_image', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('in_review', 'In review'), ('consensus', 'Consensus'), ('decided', 'Decided')], default='pending', max_length=10)),
-                ('disagreement', models.BooleanField(default=False)),
-                ('margin', models.FloatField(blank=True, null=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='itr_items', to='datasets.dataset')),
-                ('item', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='itr', to='datasets.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("row", models.PositiveIntegerField()),
+                ("tweet_id", models.CharField(max_length=32)),
+                ("user_id", models.CharField(blank=True, max_length=32)),
+                (
+                    "split",
+                    models.CharField(choices=[("train", "Train"), ("test", "Test")], max_length=5),
+                ),
+                (
+                    "text_is_represented",
+                    models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")]),
+                ),
+                ("image_adds", models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")])),
+                ("listed", models.BooleanField(default=False)),
+                (
+                    "listed_text",
+                    models.PositiveSmallIntegerField(
+                        blank=True, choices=[(0, "0"), (1, "1")], null=True
+                    ),
+                ),
+                (
+                    "listed_image",
+                    models.PositiveSmallIntegerField(
+                        blank=True, choices=[(0, "0"), (1, "1")], null=True
+                    ),
+                ),
+                ("similarity", models.FloatField(blank=True, null=True)),
+                ("p_text", models.FloatField(blank=True, null=True)),
+                ("p_image", models.FloatField(blank=True, null=True)),
+                ("model_score", models.FloatField(blank=True, null=True)),
+                ("priority", models.IntegerField(default=0)),
+                ("wanted_reviews", models.PositiveSmallIntegerField(default=3)),
+                ("review_count", models.PositiveIntegerField(default=0)),
+                (
+                    "proposed_text",
+                    models.PositiveSmallIntegerField(
+                        blank=True, choices=[(0, "0"), (1, "1")], null=True
+                    ),
+                ),
+                (
+                    "proposed_image",
+                    models.PositiveSmallIntegerField(
+                        blank=True, choices=[(0, "0"), (1, "1")], null=True
+                    ),
+                ),
+                ("final_text", models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")])),
+                ("final_image", models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")])),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_review", "In review"),
+                            ("consensus", "Consensus"),
+                            ("decided", "Decided"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("disagreement", models.BooleanField(default=False)),
+                ("margin", models.FloatField(blank=True, null=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="itr_items",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "item",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="itr",
+                        to="datasets.item",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'row'],
+                "ordering": ["dataset", "row"],
             },
         ),
         migrations.CreateModel(
-            name='ItrDecision',
+            name="ItrDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text_is_represented', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('image_adds', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('note', models.TextField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('decided_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='decision', to='itr.itritem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "text_is_represented",
+                    models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")]),
+                ),
+                ("image_adds", models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")])),
+                ("note", models.TextField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decision",
+                        to="itr.itritem",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ItrComment',
+            name="ItrComment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='itr.itritem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="comments",
+                        to="itr.itritem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ItrLease',
+            name="ItrLease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('expires', models.DateTimeField()),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='leases', to='itr.itritem')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("expires", models.DateTimeField()),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="leases",
+                        to="itr.itritem",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ItrReview',
+            name="ItrReview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text_is_represented', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('image_adds', models.PositiveSmallIntegerField(choices=[(0, '0'), (1, '1')])),
-                ('reason', models.TextField(blank=True)),
-                ('key', models.CharField(blank=True, max_length=100)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='itr.itritem')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='itr_reviews', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "text_is_represented",
+                    models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")]),
+                ),
+                ("image_adds", models.PositiveSmallIntegerField(choices=[(0, "0"), (1, "1")])),
+                ("reason", models.TextField(blank=True)),
+                ("key", models.CharField(blank=True, max_length=100)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="itr.itritem",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="itr_reviews",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ItrSignal',
+            name="ItrSignal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('details', models.JSONField(default=dict)),
-                ('created', models.DateTimeField(auto_now=True)),
-                ('dataset', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='itr_signal', to='datasets.dataset')),
-                ('run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='classifier.classificationrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("details", models.JSONField(default=dict)),
+                ("created", models.DateTimeField(auto_now=True)),
+                (
+                    "dataset",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="itr_signal",
+                        to="datasets.dataset",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="classifier.classificationrun",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='itritem',
-            index=models.Index(fields=['dataset', 'split', 'priority', 'row'], name='itr_itritem_dataset_619f70_idx'),
+            model_name="itritem",
+            index=models.Index(
+                fields=["dataset", "split", "priority", "row"],
+                name="itr_itritem_dataset_619f70_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itritem',
-            constraint=models.UniqueConstraint(fields=('dataset', 'row'), name='unique_itr_row'),
+            model_name="itritem",
+            constraint=models.UniqueConstraint(fields=("dataset", "row"), name="unique_itr_row"),
         ),
         migrations.AddConstraint(
-            model_name='itritem',
-            constraint=models.UniqueConstraint(fields=('dataset', 'tweet_id'), name='unique_itr_tweet'),
+            model_name="itritem",
+            constraint=models.UniqueConstraint(
+                fields=("dataset", "tweet_id"), name="unique_itr_tweet"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itrlease',
-            constraint=models.UniqueConstraint(fields=('item', 'reviewer'), name='unique_itr_lease'),
+            model_name="itrlease",
+            constraint=models.UniqueConstraint(
+                fields=("item", "reviewer"), name="unique_itr_lease"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itrreview',
-            constraint=models.UniqueConstraint(fields=('item', 'reviewer'), name='unique_itr_review'),
+            model_name="itrreview",
+            constraint=models.UniqueConstraint(
+                fields=("item", "reviewer"), name="unique_itr_review"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='itrreview',
-            constraint=models.UniqueConstraint(condition=models.Q(('key', ''), _negated=True), fields=('reviewer', 'key'), name='unique_itr_review_key'),
+            model_name="itrreview",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("key", ""), _negated=True),
+                fields=("reviewer", "key"),
+                name="unique_itr_review_key",
+            ),
         ),
     ]
