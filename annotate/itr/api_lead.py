@@ -21,7 +21,7 @@ from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.itr.importers import ItrImportError, controversial_import
 from annotate.itr.models import ItrComment, ItrItem, ItrReview
-from annotate.itr.queue import CROWDLAB, MARGIN, QueueEntry, lead_queue
+from annotate.itr.queue import CROWDLAB, DEFAULT_LIMIT, MARGIN, QueueEntry, lead_queue
 from annotate.itr.selectors import get_itr_dataset_for_user, get_itr_item_for_user
 from annotate.itr.serializers import ItrDecisionSerializer, image_url_of
 from annotate.itr.services import MAX_TEXT, comment_add
@@ -236,8 +236,10 @@ def _import_error_body(exc: ItrImportError) -> dict:
 
 def _paginator(request: Request) -> Pagination:
     """The API's limit/offset pagination for a page computed elsewhere (set `count`, then
-    ask for the links)."""
+    ask for the links). The queue's pages hold 20 items by default, like the lead's page: each
+    carries its votes, reasons and comments."""
     paginator = Pagination()
+    paginator.default_limit = DEFAULT_LIMIT
     paginator.request = request
     paginator.limit, paginator.offset = paginator.get_limit(request), paginator.get_offset(request)
     return paginator

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 CROWDLAB, MARGIN = "crowdlab", "margin"
 CACHE_SECONDS = 24 * 3600
-DEFAULT_LIMIT = 50
+DEFAULT_LIMIT = 20  # items per page of the queue (the page and the API)
 
 
 def type_of(text: int, image: int) -> int:

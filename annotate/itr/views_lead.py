@@ -25,7 +25,7 @@ from annotate.datasets.models import Dataset, Role
 from annotate.errors import ServiceError
 from annotate.itr.importers import ItrImportError, controversial_import
 from annotate.itr.models import ItrItem, ItrSignal
-from annotate.itr.queue import CROWDLAB, lead_queue, queue_entry
+from annotate.itr.queue import CROWDLAB, DEFAULT_LIMIT, lead_queue, queue_entry
 from annotate.itr.selectors import get_itr_dataset_for_user, get_itr_item_for_user
 from annotate.itr.services import comment_add, decision_record, decision_withdraw
 from annotate.itr.signal import signal_compute
@@ -34,7 +34,7 @@ from annotate.itr.views_review import TYPES, review_progress
 from classifier.models import ClassificationRun
 
 LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."
-PER_PAGE = 20
+PER_PAGE = DEFAULT_LIMIT
 FILTERS = [
     ("", "All"),
     (ItrItem.Status.IN_REVIEW, "In review"),
