@@ -251,11 +251,11 @@ def lead_queue(
     CROWDLAB's annotator quality when ranked by it)}."""
     signal, crowdlab = _scores(dataset)
     ranking = MARGIN
-    note: str | None = "no model signal: ranked by vote margin"
+    note: str | None = "no model signal"
     scores: dict | None = None
     if signal is not None:
         if "error" in crowdlab:
-            note = f"{crowdlab['error']}: ranked by vote margin"
+            note = str(crowdlab["error"])
         else:
             ranking, note, scores = CROWDLAB, None, crowdlab["items"]
     ids = _ranked_ids(dataset, status, scores)
