@@ -170,6 +170,9 @@ def main() -> None:
     import django
 
     django.setup()
+    # What a server process does at start (annotate/wsgi.py): import the views, then freeze the
+    # objects that live as long as the process, so that full collections skip them.
+    import annotate.wsgi  # noqa: F401
     from django.db import connection
     from django.test import Client
 

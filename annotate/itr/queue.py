@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from annotate.datasets.models import Dataset
 from annotate.itr.models import ItrComment, ItrItem, ItrReview, ItrSignal
 from annotate.itr.summary import SETTLED, reviewer_agreement, split_reviews
+from annotate.runtime import import_long_lived
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,12 @@ def crowdlab_scores(
             p_text[n], p_image[n] = pt, pi
     if not ((~np.isnan(labels)).sum(axis=1) > 1).any():
         raise CannotRank("CROWDLAB needs an item with two reviews or more")
-    from cleanlab.multiannotator import get_label_quality_multiannotator
+    multiannotator = import_long_lived("cleanlab.multiannotator")
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = get_label_quality_multiannotator(
+            result = multiannotator.get_label_quality_multiannotator(
                 labels,
                 pred_probs_of(p_text, p_image),
                 return_detailed_quality=False,

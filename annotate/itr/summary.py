@@ -20,6 +20,7 @@ import numpy as np
 from annotate.datasets.models import Dataset
 from annotate.itr.consensus import CHANGE_KINDS, Labels, category_score, change_kind, pair_code
 from annotate.itr.models import ItrItem, ItrReview
+from annotate.runtime import import_long_lived
 from annotate.validation.metrics import nominal_alpha
 
 PAIR_CODES = ("00", "01", "10", "11")
@@ -65,13 +66,13 @@ def label_distribution(labels: list[Labels]) -> dict[str, Any]:
 def spearman(similarities: list[float], labels: list[Labels]) -> dict[str, Any] | None:
     """Spearman's rho between similarity and category score (1..4), with its p-value and the
     number of items; None with fewer than three items or a constant side (undefined)."""
-    from scipy.stats import spearmanr  # imported here: only the summary needs scipy
+    stats = import_long_lived("scipy.stats")  # on first use: only the summary needs scipy
 
     n = len(similarities)
     scores = [category_score(pair) for pair in labels]
     if n < 3 or len(set(similarities)) < 2 or len(set(scores)) < 2:
         return None
-    result = spearmanr(similarities, scores)
+    result = stats.spearmanr(similarities, scores)
     rho, p = float(result.statistic), float(result.pvalue)
     if math.isnan(rho):
         return None
