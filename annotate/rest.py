@@ -217,6 +217,17 @@ class IdListField(serializers.Field):
         return [int(part) for part in parts]
 
 
+class ExcludeQuery(serializers.Serializer):
+    """`?exclude=1,2` of a work queue's `next` endpoint: items the caller already holds (the
+    page preloads one ahead)."""
+
+    exclude = IdListField(required=False)
+
+
+def exclude_parameter() -> OpenApiParameter:
+    return id_list_parameter("exclude", "item ids the caller already holds, comma separated")
+
+
 # ---------------------------------------------------------------- fields
 # Request bodies are JSON: a field takes only the JSON type the schema gives it (DRF's own
 # fields also take "12" for a number, 0 for false and 5 for a text), so that a body the schema

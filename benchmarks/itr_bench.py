@@ -19,6 +19,7 @@ authenticates and checks membership). The plain functions (`itr_summary`, `itr_e
 """
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -172,7 +173,7 @@ def main() -> None:
     django.setup()
     # What a server process does at start (annotate/wsgi.py): import the views, then freeze the
     # objects that live as long as the process, so that full collections skip them.
-    import annotate.wsgi  # noqa: F401
+    importlib.import_module("annotate.wsgi")
     from django.db import connection
     from django.test import Client
 

@@ -44,9 +44,9 @@ from annotate.itr.services import (
 )
 from annotate.itr.summary import itr_summary
 from annotate.rest import (
-    IdListField,
+    ExcludeQuery,
     PageQuery,
-    id_list_parameter,
+    exclude_parameter,
     page_of,
     paginate,
     query_params,
@@ -131,12 +131,8 @@ def item_detail(request: Request, pk: int) -> Response:
     return Response(item_json(item, request, lead=role_at_least(role, Role.LEAD)))
 
 
-class NextQuery(serializers.Serializer):
-    exclude = IdListField(required=False)
-
-
 @extend_schema(
-    parameters=[id_list_parameter("exclude", "item ids the caller already holds, comma separated")],
+    parameters=[exclude_parameter()],
     responses=responses(
         {200: ItrItemSerializer, 204: OpenApiResponse(description="nothing left for you")},
         400,
@@ -150,7 +146,7 @@ def item_next(request: Request, pk: int) -> Response:
     caller's review. `?exclude=1,2` skips items the caller already holds (the page preloads
     one ahead). Reviewers' view: no consensus state, whatever the caller's role."""
     dataset, _ = get_itr_dataset_for_user(request.user, pk)
-    exclude = query_params(NextQuery, request).get("exclude", [])
+    exclude = query_params(ExcludeQuery, request).get("exclude", [])
     item = review_next(dataset=dataset, reviewer=request.user, exclude=exclude)
     if item is None:
         return Response(status=status.HTTP_204_NO_CONTENT)

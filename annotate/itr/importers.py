@@ -24,7 +24,12 @@ from pathlib import Path
 
 from django.db import transaction
 
-from annotate.datasets.importers import NAME_RE, probe_image, resolve_import_folder
+from annotate.datasets.importers import (
+    NAME_RE,
+    UPSERT_FIELDS,
+    probe_image,
+    resolve_import_folder,
+)
 from annotate.datasets.models import Dataset, Item
 from annotate.errors import Invalid
 from annotate.itr.consensus import CHANGE_KINDS, change_kind
@@ -282,16 +287,7 @@ def _write_rows(
         batch_size=900,
         update_conflicts=True,
         unique_fields=["dataset", "external_id"],
-        update_fields=[
-            "image_path",
-            "caption",
-            "metadata",
-            "status",
-            "status_reason",
-            "width",
-            "height",
-            "image_format",
-        ],
+        update_fields=UPSERT_FIELDS,
     )
     item_ids = dict(dataset.items.values_list("external_id", "pk"))
     existing = {i.tweet_id: i for i in ItrItem.objects.filter(dataset=dataset)}

@@ -21,7 +21,7 @@ from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.api import item_image_url, item_thumbnail_url
 from annotate.datasets.models import Role
 from annotate.rest import (
-    IdListField,
+    ExcludeQuery,
     IdOrNameField,
     PageQuery,
     StrictBooleanField,
@@ -29,7 +29,7 @@ from annotate.rest import (
     StrictFloatField,
     StrictIntegerField,
     error_body,
-    id_list_parameter,
+    exclude_parameter,
     page_of,
     paginate,
     query_params,
@@ -215,12 +215,8 @@ def sample_items(request: Request, pk: int) -> Response:
     )
 
 
-class NextQuery(serializers.Serializer):
-    exclude = IdListField(required=False)
-
-
 @extend_schema(
-    parameters=[id_list_parameter("exclude", "item ids the caller already holds, comma separated")],
+    parameters=[exclude_parameter()],
     responses=responses(
         {200: NextItemSerializer, 204: OpenApiResponse(description="nothing left for you")},
         400,
@@ -232,7 +228,7 @@ def sample_next(request: Request, pk: int) -> Response:
     """Lease and return the caller's next item; 204 when nothing is left for them.
     `?exclude=1,2` skips items the caller already holds (the page preloads one ahead)."""
     sample, _ = get_sample_for_user(request.user, pk)
-    exclude = query_params(NextQuery, request).get("exclude", [])
+    exclude = query_params(ExcludeQuery, request).get("exclude", [])
     item = sample_item_next(sample=sample, annotator=request.user, exclude=exclude)
     if item is None:
         return Response(status=status.HTTP_204_NO_CONTENT)
