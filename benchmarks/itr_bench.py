@@ -8,7 +8,7 @@ Imports, in a throwaway database (`bench_itr_<name>`, dropped at the end), the p
 per test item (895 items; five reviewers whose majority confirms the list's labels on listed
 items and the published ones elsewhere, with up to two dissenters per item and a reason on
 every changed vote), a lead's decision on every 30th test item, and recomputes every item's
-consensus through `refresh_item`. Then it times, through Django's test client (full
+consensus through `refresh_items`. Then it times, through Django's test client (full
 middleware, session auth, as the lead): median and 95th percentile over `--repeat` requests
 after two warm-ups, and the number of queries ("first" is the cold first request). The queue
 is measured twice: ranked by vote margin (no model signal), then by CROWDLAB with a synthetic
@@ -50,7 +50,7 @@ def build(n_reviews: int, seed: int = 7) -> dict:
     from annotate.datasets.models import Dataset, Role
     from annotate.itr.importers import itr_import
     from annotate.itr.models import ItrItem, ItrReview
-    from annotate.itr.services import decision_record, refresh_item
+    from annotate.itr.services import decision_record, refresh_items
 
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -91,8 +91,7 @@ def build(n_reviews: int, seed: int = 7) -> dict:
             )
     with transaction.atomic():
         ItrReview.objects.bulk_create(reviews, batch_size=2000)
-        for item in items:
-            refresh_item(item.pk)
+        refresh_items([item.pk for item in items])
         for item in items[::30]:
             decision_record(item=item, lead=lead, text_is_represented=1, image_adds=0, note="x")
     if connection.vendor == "postgresql":

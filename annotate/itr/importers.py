@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import F
 
 from annotate.datasets.importers import (
     NAME_RE,
@@ -34,10 +35,11 @@ from annotate.datasets.models import Dataset, Item
 from annotate.errors import Invalid
 from annotate.itr.consensus import CHANGE_KINDS, change_kind
 from annotate.itr.models import ItrItem
-from annotate.itr.services import priorities_refresh, refresh_item
+from annotate.itr.services import priorities_refresh, refresh_items
 
 REQUIRED = ("tweet_id", "user_id", "tweet", "text_is_represented", "image_adds")
 DEFAULT_SPLIT = 3576
+ROW_SHIFT = 10**9  # above any row number: a temporary place while rows swap
 MAX_ERRORS = 50  # a report lists at most this many lines
 LINE_RE = re.compile(r"^\s*([01])([01])\s*->\s*([01])([01])\s*:\s*(.*?)\s*$")
 
@@ -318,12 +320,12 @@ def _write_rows(
                 setattr(found, key, value)
             changed.append(found)
     if changed:
-        # Rows may swap places: move them out of the way of the unique (dataset, row) first.
-        for offset, item in enumerate(changed):
-            ItrItem.objects.filter(pk=item.pk).update(row=10**9 + offset)
+        # Rows may swap places: move them out of the way of the unique (dataset, row) first
+        # (shifted by more than any row number, they stay distinct).
+        ids = [item.pk for item in changed]
+        ItrItem.objects.filter(pk__in=ids).update(row=F("row") + ROW_SHIFT)
         ItrItem.objects.bulk_update(changed, list(values), batch_size=900)
-        for item in changed:
-            refresh_item(item.pk)
+        refresh_items(ids)
     ItrItem.objects.bulk_create(new, batch_size=900)
     priorities_refresh(dataset=dataset)
     return len(new)

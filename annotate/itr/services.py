@@ -9,6 +9,7 @@ never lose or double a vote and the stored state always matches the rows.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -91,39 +92,48 @@ def review_next(*, dataset: Dataset, reviewer, exclude: Iterable[int] = ()) -> I
     )
 
 
+STATE_FIELDS = [
+    "review_count",
+    "proposed_text",
+    "proposed_image",
+    "final_text",
+    "final_image",
+    "status",
+    "disagreement",
+    "margin",
+]
+
+
+def refresh_items(item_ids: list[int]) -> list[ItrItem]:
+    """Recompute and store the consensus state of items from their reviews and decisions, in
+    three queries whatever their number (the caller holds the rows' locks, or owns them, as an
+    import does)."""
+    items = list(ItrItem.objects.select_related("decision").filter(pk__in=item_ids))
+    votes: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    reviews = ItrReview.objects.filter(item_id__in=item_ids).order_by("id")
+    for item_id, text, image in reviews.values_list("item_id", "text_is_represented", "image_adds"):
+        votes[item_id].append((int(text), int(image)))
+    for item in items:
+        decision = getattr(item, "decision", None)
+        state = item_state(
+            item.original,
+            votes[item.pk],
+            (decision.text_is_represented, decision.image_adds) if decision else None,
+            item.wanted_reviews,
+        )
+        item.review_count = len(votes[item.pk])
+        item.proposed_text, item.proposed_image = state.proposed or (None, None)
+        item.final_text, item.final_image = state.final
+        item.status = state.status
+        item.disagreement = state.disagreement
+        item.margin = state.margin
+    ItrItem.objects.bulk_update(items, STATE_FIELDS, batch_size=900)
+    return items
+
+
 def refresh_item(item_id: int) -> ItrItem:
-    """Recompute and store an item's consensus state from its reviews and decision (the caller
-    holds the item's row lock)."""
-    item = ItrItem.objects.select_related("decision").get(pk=item_id)
-    votes = list(
-        ItrReview.objects.filter(item_id=item_id).values_list("text_is_represented", "image_adds")
-    )
-    decision = getattr(item, "decision", None)
-    state = item_state(
-        item.original,
-        [(int(t), int(i)) for t, i in votes],
-        (decision.text_is_represented, decision.image_adds) if decision else None,
-        item.wanted_reviews,
-    )
-    item.review_count = len(votes)
-    item.proposed_text, item.proposed_image = state.proposed or (None, None)
-    item.final_text, item.final_image = state.final
-    item.status = state.status
-    item.disagreement = state.disagreement
-    item.margin = state.margin
-    item.save(
-        update_fields=[
-            "review_count",
-            "proposed_text",
-            "proposed_image",
-            "final_text",
-            "final_image",
-            "status",
-            "disagreement",
-            "margin",
-        ]
-    )
-    return item
+    """`refresh_items` of one item (the caller holds its row lock)."""
+    return refresh_items([item_id])[0]
 
 
 def _lock(item: ItrItem) -> None:
@@ -249,8 +259,7 @@ def quorum_set(*, dataset: Dataset, quorum: int) -> int:
         rows = ItrItem.objects.select_for_update().filter(dataset=dataset)
         ids = list(rows.exclude(wanted_reviews=quorum).values_list("pk", flat=True))
         ItrItem.objects.filter(pk__in=ids).update(wanted_reviews=quorum)
-        for pk in ids:
-            refresh_item(pk)
+        refresh_items(ids)
     return len(ids)
 
 

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotate.itr.exports import SETS, itr_export
 from annotate.itr.models import ItrItem, ItrReview
-from annotate.itr.services import decision_record, refresh_item
+from annotate.itr.services import decision_record, refresh_items
 from annotate.itr.summary import itr_summary
 from tests.itr.conftest import api_for
 
@@ -41,8 +41,8 @@ def studies(make_itr, reviewers, lee) -> dict:
             item.similarity = (k % 17) / 17
         ItrReview.objects.bulk_create(reviews)
         ItrItem.objects.bulk_update(items, ["similarity"])
+        refresh_items([item.pk for item in items])
         for k, item in enumerate(items):
-            refresh_item(item.pk)
             if k % 10 == 0:
                 decision_record(item=item, lead=lee, text_is_represented=1, image_adds=1, note="n")
         built[n] = dataset

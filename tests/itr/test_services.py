@@ -13,6 +13,7 @@ from annotate.itr.services import (
     decision_record,
     decision_withdraw,
     quorum_set,
+    refresh_items,
     review_next,
     review_record,
     review_undo,
@@ -254,3 +255,22 @@ def test_a_path_with_a_newline_under_the_api_answers_json(client, lee) -> None:
     response = client.post("/api/runs/a%0Ab/cancel/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
+
+
+def test_refreshing_many_items_takes_three_queries(
+    make_itr, reviewers, django_assert_num_queries
+) -> None:
+    dataset = make_itr(LABELS * 5, split=6)
+    ids = list(ItrItem.objects.filter(dataset=dataset, split="test").values_list("pk", flat=True))
+    for pk in ids[:10]:
+        item = ItrItem.objects.get(pk=pk)
+        review_record(
+            item=item,
+            reviewer=reviewers[0],
+            text_is_represented=item.original[0],
+            image_adds=item.original[1],
+        )
+    ItrItem.objects.filter(pk__in=ids).update(status="pending", review_count=0)  # stale
+    with django_assert_num_queries(3):
+        refresh_items(ids)
+    assert ItrItem.objects.filter(pk__in=ids[:10], status="in_review", review_count=1).count() == 10
