@@ -68,6 +68,23 @@ class WorkQueue:
     order: tuple[str, ...]
 
 
+MAX_DURATION_MS = 24 * 3600 * 1000
+
+
+def answer_duration(value: Any, error: type[Exception]) -> int | None:
+    """The milliseconds a worker spent on a row before answering, as the page measures it:
+    None when not given, else an integer from 0 to 24 h (`error` otherwise)."""
+    if value in (None, ""):
+        return None
+    try:
+        duration = int(value)
+    except (TypeError, ValueError):
+        raise error("duration_ms must be an integer") from None
+    if not 0 <= duration <= MAX_DURATION_MS:
+        raise error("duration_ms is out of range")
+    return duration
+
+
 def lease_seconds() -> int:
     return int(getattr(settings, "SIEVE_LEASE_SECONDS", 300))
 

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.errors import ServiceError
+from annotate.leasing import MAX_DURATION_MS
 
 # DRF's settings import this module while `rest_framework.views` loads (the parser, the
 # pagination and the handler are settings), and a process may read those settings before
@@ -252,6 +253,13 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def duration_field() -> StrictIntegerField:
+    """`duration_ms` of an answer in a work queue (annotate/leasing.py)."""
+    return StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
+    )
 
 
 class StrictFloatField(serializers.FloatField):

@@ -11,8 +11,8 @@ from annotate.datasets.api import item_image_url
 from annotate.datasets.models import Item
 from annotate.itr.consensus import CHANGE_KINDS, change_kind
 from annotate.itr.models import ItrItem, ItrReview
-from annotate.itr.services import MAX_DURATION_MS, MAX_TEXT
-from annotate.rest import OptionalCharField, StrictCharField, StrictIntegerField
+from annotate.itr.services import MAX_TEXT
+from annotate.rest import OptionalCharField, StrictCharField, StrictIntegerField, duration_field
 
 NULLABLE = {"allow_null": True}
 LABEL_HELP = "0 or 1"
@@ -45,9 +45,7 @@ class ReviewInput(serializers.Serializer):
     key = StrictCharField(
         required=False, allow_blank=True, max_length=100, default="", help_text="idempotency key"
     )
-    duration_ms = StrictIntegerField(
-        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
-    )
+    duration_ms = duration_field()
 
 
 class DecisionInput(serializers.Serializer):

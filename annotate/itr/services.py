@@ -23,7 +23,6 @@ from annotate.errors import Conflict, Invalid
 from annotate.itr.consensus import item_state
 from annotate.itr.models import ItrComment, ItrDecision, ItrItem, ItrLease, ItrReview
 
-MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_TEXT = 5000
 
 REVIEW_QUEUE = leasing.WorkQueue(
@@ -61,18 +60,6 @@ def _text(value: Any, field: str, *, required: bool = False) -> str:
     if required and not text:
         raise ReviewError(f"{field} is required")
     return text
-
-
-def _duration(value: Any) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        duration = int(value)
-    except (TypeError, ValueError):
-        raise ReviewError("duration_ms must be an integer") from None
-    if not 0 <= duration <= MAX_DURATION_MS:
-        raise ReviewError("duration_ms is out of range")
-    return duration
 
 
 def review_queue_rows(dataset: Dataset):
@@ -164,7 +151,7 @@ def review_record(
     key = (key or "").strip()
     if len(key) > 100:
         raise ReviewError("key is longer than 100 characters")
-    duration = _duration(duration_ms)
+    duration = leasing.answer_duration(duration_ms, ReviewError)
     values = {"text_is_represented": labels[0], "image_adds": labels[1], "reason": reason}
     try:
         with transaction.atomic():

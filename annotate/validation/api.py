@@ -28,6 +28,7 @@ from annotate.rest import (
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
+    duration_field,
     error_body,
     exclude_parameter,
     page_of,
@@ -54,7 +55,6 @@ from annotate.validation.serializers import (
     VerdictSerializer,
 )
 from annotate.validation.services import (
-    MAX_DURATION_MS,
     VerdictConflict,
     sample_set_status,
     verdict_change,
@@ -313,12 +313,6 @@ def _corrected_label() -> IdOrNameField:
     )
 
 
-def _duration() -> StrictIntegerField:
-    return StrictIntegerField(
-        required=False, allow_null=True, min_value=0, max_value=MAX_DURATION_MS
-    )
-
-
 class VerdictInput(serializers.Serializer):
     sample_item = StrictIntegerField(min_value=1)
     value = serializers.ChoiceField(choices=Verdict.Value.choices)
@@ -326,13 +320,13 @@ class VerdictInput(serializers.Serializer):
     key = StrictCharField(
         required=False, allow_blank=True, max_length=100, default="", help_text="idempotency key"
     )
-    duration_ms = _duration()
+    duration_ms = duration_field()
 
 
 class VerdictChangeInput(serializers.Serializer):
     value = serializers.ChoiceField(choices=Verdict.Value.choices)
     corrected_label = _corrected_label()
-    duration_ms = _duration()
+    duration_ms = duration_field()
 
 
 # The schema of the bodies: a corrected label goes only with a miss, which one serializer

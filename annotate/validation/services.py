@@ -14,11 +14,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.errors import Conflict, Invalid, NotFound
+from annotate.leasing import answer_duration
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import lease_grant, lease_release
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 
-MAX_DURATION_MS = 24 * 3600 * 1000
 COUNTED = (Verdict.Value.HIT, Verdict.Value.MISS)
 
 
@@ -47,18 +47,6 @@ def _check_value(value: str, corrected_label) -> None:
         raise VerdictError(f"value must be one of {', '.join(Verdict.Value.values)}")
     if corrected_label not in (None, "") and value != Verdict.Value.MISS:
         raise VerdictError("corrected_label goes only with a miss")
-
-
-def _check_duration(duration_ms) -> int | None:
-    if duration_ms in (None, ""):
-        return None
-    try:
-        duration = int(duration_ms)
-    except (TypeError, ValueError):
-        raise VerdictError("duration_ms must be an integer") from None
-    if not 0 <= duration <= MAX_DURATION_MS:
-        raise VerdictError("duration_ms is out of range")
-    return duration
 
 
 def label_resolve(*, sample_item: SampleItem, label) -> Label | None:
@@ -109,7 +97,7 @@ def verdict_record(
     key = (key or "").strip()
     if len(key) > 100:
         raise VerdictError("key is longer than 100 characters")
-    duration = _check_duration(duration_ms)
+    duration = answer_duration(duration_ms, VerdictError)
     label = label_resolve(sample_item=sample_item, label=corrected_label)
     _check_open(sample_item.sample)
 
@@ -159,7 +147,7 @@ def verdict_change(
     _check_value(value, corrected_label)
     item = verdict.sample_item
     label = label_resolve(sample_item=item, label=corrected_label)
-    duration = _check_duration(duration_ms)
+    duration = answer_duration(duration_ms, VerdictError)
     _check_open(item.sample)
     with transaction.atomic():
         SampleItem.objects.select_for_update().filter(pk=item.pk).first()
