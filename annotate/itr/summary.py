@@ -15,13 +15,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from annotate.datasets.models import Dataset
 from annotate.itr.consensus import CHANGE_KINDS, Labels, category_score, change_kind, pair_code
 from annotate.itr.models import ItrItem, ItrReview
 from annotate.runtime import import_long_lived
-from annotate.validation.metrics import nominal_alpha
+from annotate.validation.metrics import votes_alpha
 
 PAIR_CODES = ("00", "01", "10", "11")
 SETTLED = (ItrItem.Status.CONSENSUS, ItrItem.Status.DECIDED)
@@ -86,16 +84,7 @@ def task_alpha(reviews: Iterable[ReviewRow], task: int) -> float | None:
     votes: dict[int, dict[str, int]] = defaultdict(dict)
     for item_id, reviewer, text, image in reviews:
         votes[item_id][reviewer] = (text, image)[task]
-    units = sorted(item for item, by in votes.items() if len(by) >= 2)
-    if not units:
-        return None
-    reviewers = sorted({reviewer for item in units for reviewer in votes[item]})
-    position = {reviewer: row for row, reviewer in enumerate(reviewers)}
-    data = np.full((len(reviewers), len(units)), np.nan)
-    for column, item in enumerate(units):
-        for reviewer, value in votes[item].items():
-            data[position[reviewer], column] = value
-    alpha = nominal_alpha(data, value_domain=[0, 1])
+    alpha, _units = votes_alpha(votes, value_domain=[0, 1])
     return None if alpha is None else round(alpha, 4)
 
 

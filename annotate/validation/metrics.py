@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -380,6 +381,24 @@ def nominal_alpha(data: np.ndarray, value_domain: list | None = None) -> float |
     return None if math.isnan(value) else float(value)
 
 
+def votes_alpha(
+    votes: Mapping[Any, Mapping[Any, int]], value_domain: list | None = None
+) -> tuple[float | None, int]:
+    """Krippendorff's alpha (nominal) of votes given as {unit: {coder: value}}, over the units
+    with two votes or more (a coders × units matrix, missing where a coder did not vote), and
+    the number of those units. The hit/miss agreement and the ITR alphas both use it."""
+    units = sorted(unit for unit, by in votes.items() if len(by) >= 2)
+    if not units:
+        return None, 0
+    coders = sorted({coder for unit in units for coder in votes[unit]})
+    position = {coder: row for row, coder in enumerate(coders)}
+    data = np.full((len(coders), len(units)), np.nan)
+    for column, unit in enumerate(units):
+        for coder, value in votes[unit].items():
+            data[position[coder], column] = value
+    return nominal_alpha(data, value_domain=value_domain), len(units)
+
+
 def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
     """Krippendorff's alpha (nominal, hit/miss; skips are missing values) over the items with
     two or more hit/miss verdicts, and Cohen's kappa for every pair of annotators over the
@@ -389,16 +408,8 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
     for sample_item_id, annotator_id, value, _corrected, _updated in o.verdicts:
         if value != SKIP:
             judged[sample_item_id][annotator_id] = 1 if value == HIT else 0
-    multi = sorted(item for item, votes in judged.items() if len(votes) >= 2)
+    alpha, units = votes_alpha(judged, value_domain=[0, 1])
     annotators = sorted(o.usernames, key=lambda a: o.usernames[a])
-    alpha = None
-    if multi:
-        position = {a: i for i, a in enumerate(annotators)}
-        data = np.full((len(annotators), len(multi)), np.nan)
-        for j, item in enumerate(multi):
-            for annotator_id, v in judged[item].items():
-                data[position[annotator_id], j] = v
-        alpha = nominal_alpha(data, value_domain=[0, 1])
     pairs = []
     for a, b in combinations(annotators, 2):
         shared = [votes for votes in judged.values() if a in votes and b in votes]
@@ -412,7 +423,7 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
                 "agreement": _div(sum(x == y for x, y in zip(va, vb, strict=True)), len(shared)),
             }
         )
-    return {"alpha": alpha, "items": len(multi), "pairs": pairs}
+    return {"alpha": alpha, "items": units, "pairs": pairs}
 
 
 def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
