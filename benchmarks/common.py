@@ -1,5 +1,8 @@
-"""What the benchmarks share: a throwaway database next to the configured one."""
+"""What the benchmarks share: a throwaway database next to the configured one, and timing a
+GET through Django's test client."""
 
+import statistics
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,3 +32,32 @@ def throwaway_database(name: str) -> Iterator[None]:
         yield
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def measure(client, url: str, repeat: int) -> dict:
+    """GET `url` through the full middleware: the first (cold) request, then the median and
+    95th percentile of `repeat` requests after a warm-up, the queries of one more, its size."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    started = time.perf_counter()
+    client.get(url)  # cold: caches filled, libraries imported
+    first = (time.perf_counter() - started) * 1000
+    client.get(url)
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as ctx:
+        status = client.get(url).status_code
+    timings.sort()
+    return {
+        "url": url,
+        "status": status,
+        "median_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(timings[min(len(timings) - 1, int(0.95 * len(timings)))], 1),
+        "first_ms": round(first, 1),
+        "queries": len(ctx.captured_queries),
+        "bytes": len(response.content),
+    }

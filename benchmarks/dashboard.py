@@ -17,7 +17,6 @@ cache). The baseline, measured in the same run, is the poller's "nothing changed
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -173,33 +172,6 @@ def build(n: int, runs: int, seed: int = 7) -> dict:
     return {"lead": lead, "sample": sample, "items": len(items), "verdicts": len(verdicts)}
 
 
-def measure(client, url: str, repeat: int) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    started = time.perf_counter()
-    client.get(url)  # cold: includes filling the label-frequency cache
-    first = (time.perf_counter() - started) * 1000
-    client.get(url)
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-    with CaptureQueriesContext(connection) as ctx:
-        status = client.get(url).status_code
-    timings.sort()
-    return {
-        "url": url,
-        "status": status,
-        "median_ms": round(statistics.median(timings), 1),
-        "p95_ms": round(timings[min(len(timings) - 1, int(0.95 * len(timings)))], 1),
-        "first_ms": round(first, 1),
-        "queries": len(ctx.captured_queries),
-        "bytes": len(response.content),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--predictions", type=int, default=1_000_000)
@@ -215,7 +187,7 @@ def main() -> None:
     from django.test import Client
 
     from annotate.validation import metrics
-    from benchmarks.common import throwaway_database
+    from benchmarks.common import measure, throwaway_database
 
     with throwaway_database("dashboard"):
         log(f"building on {connection.vendor} ({connection.settings_dict['NAME']})")

@@ -123,33 +123,6 @@ def add_signal(dataset, seed: int = 11) -> None:
     ItrSignal.objects.update_or_create(dataset=dataset, defaults={"details": {"synthetic": True}})
 
 
-def measure(client, url: str, repeat: int) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    started = time.perf_counter()
-    client.get(url)  # cold
-    first = (time.perf_counter() - started) * 1000
-    client.get(url)
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = client.get(url)
-        timings.append((time.perf_counter() - started) * 1000)
-    with CaptureQueriesContext(connection) as ctx:
-        status = client.get(url).status_code
-    timings.sort()
-    return {
-        "url": url,
-        "status": status,
-        "median_ms": round(statistics.median(timings), 1),
-        "p95_ms": round(timings[min(len(timings) - 1, int(0.95 * len(timings)))], 1),
-        "first_ms": round(first, 1),
-        "queries": len(ctx.captured_queries),
-        "bytes": len(response.content),
-    }
-
-
 def time_call(call, repeat: int) -> float:
     call()
     timings = []
@@ -179,7 +152,7 @@ def main() -> None:
     from annotate.itr.exports import itr_export
     from annotate.itr.queue import lead_queue
     from annotate.itr.summary import itr_summary
-    from benchmarks.common import throwaway_database
+    from benchmarks.common import measure, throwaway_database
 
     with throwaway_database("itr"):
         log(f"building on {connection.vendor} ({connection.settings_dict['NAME']})")
