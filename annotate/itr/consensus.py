@@ -86,3 +86,22 @@ def item_state(
         disagreement=split or (majority is not None and majority != original),
         margin=margin,
     )
+
+
+# The four types (keys 1-4 on the review page): their labels, category score and names.
+TYPES = [
+    {
+        "number": category_score((text, image)),
+        "text": text,
+        "image": image,
+        "name": name,
+        "title": ("text represented" if text else "text not represented")
+        + (", image adds" if image else ", image does not add"),
+    }
+    for (text, image), name in (
+        ((0, 0), "neither"),
+        ((0, 1), "image adds"),
+        ((1, 0), "text in image"),
+        ((1, 1), "both"),
+    )
+]

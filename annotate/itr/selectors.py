@@ -1,4 +1,9 @@
-"""Permission-checked reads of ITR datasets, items and reviews (other datasets answer 404)."""
+"""Permission-checked reads of ITR datasets, items and reviews (other datasets answer 404), and
+the review progress that the review page and the dashboard show."""
+
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet
 
 from annotate.datasets.access import fetch_for_user
 from annotate.datasets.models import Dataset, Role
@@ -21,3 +26,23 @@ def get_own_review_for_user(user, pk) -> tuple[ItrReview, str]:
     """(one of the caller's own reviews, caller's role), or 404 (`fetch_for_user`)."""
     reviews = ItrReview.objects.filter(reviewer=user.pk).select_related("item__dataset")
     return fetch_for_user(reviews, pk, user, dataset_field="item__dataset")
+
+
+def review_queue_rows(dataset: Dataset) -> QuerySet[ItrItem]:
+    """The rows of a dataset's review queue: its test split."""
+    return ItrItem.objects.filter(dataset=dataset, split=ItrItem.Split.TEST)
+
+
+def review_progress(*, dataset: Dataset, reviewer) -> dict[str, Any]:
+    """The reviewer's count of reviews, and how many test items have their quorum."""
+    mine = ItrReview.objects.filter(item__dataset=dataset, reviewer=reviewer).count()
+    counts = review_queue_rows(dataset).aggregate(
+        total=Count("pk"), quorum=Count("pk", filter=Q(review_count__gte=F("wanted_reviews")))
+    )
+    total = counts["total"] or 0
+    return {
+        "mine": mine,
+        "quorum": counts["quorum"] or 0,
+        "total": total,
+        "percent": round(100 * (counts["quorum"] or 0) / total, 1) if total else 0.0,
+    }

@@ -22,6 +22,7 @@ from annotate.datasets.models import Dataset
 from annotate.errors import Conflict, Invalid
 from annotate.itr.consensus import item_state
 from annotate.itr.models import ItrComment, ItrDecision, ItrItem, ItrLease, ItrReview
+from annotate.itr.selectors import review_queue_rows
 
 MAX_TEXT = 5000
 
@@ -60,11 +61,6 @@ def _text(value: Any, field: str, *, required: bool = False) -> str:
     if required and not text:
         raise ReviewError(f"{field} is required")
     return text
-
-
-def review_queue_rows(dataset: Dataset):
-    """The rows of a dataset's review queue: its test split."""
-    return ItrItem.objects.filter(dataset=dataset, split=ItrItem.Split.TEST)
 
 
 def review_next(*, dataset: Dataset, reviewer, exclude: Iterable[int] = ()) -> ItrItem | None:

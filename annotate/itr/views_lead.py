@@ -23,14 +23,18 @@ from django.views.decorators.vary import vary_on_headers
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Dataset, Role
 from annotate.errors import ServiceError
+from annotate.itr.consensus import TYPES
 from annotate.itr.importers import ItrImportError, controversial_import
 from annotate.itr.models import ItrItem, ItrSignal
 from annotate.itr.queue import CROWDLAB, DEFAULT_LIMIT, lead_queue, queue_entry
-from annotate.itr.selectors import get_itr_dataset_for_user, get_itr_item_for_user
+from annotate.itr.selectors import (
+    get_itr_dataset_for_user,
+    get_itr_item_for_user,
+    review_progress,
+)
 from annotate.itr.services import comment_add, decision_record, decision_withdraw
 from annotate.itr.signal import signal_compute
 from annotate.itr.summary import itr_summary
-from annotate.itr.views_review import TYPES, review_progress
 from classifier.models import ClassificationRun
 
 LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."

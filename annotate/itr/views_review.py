@@ -10,7 +10,6 @@ the context, not hidden by the browser."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -18,31 +17,14 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from annotate.datasets.api import item_image_url
-from annotate.datasets.models import Dataset, Item
-from annotate.itr.consensus import category_score
-from annotate.itr.models import ItrItem, ItrReview
-from annotate.itr.selectors import get_itr_dataset_for_user
-from annotate.itr.services import review_next, review_queue_rows
+from annotate.datasets.models import Item
+from annotate.itr.consensus import TYPES, category_score
+from annotate.itr.models import ItrItem
+from annotate.itr.selectors import get_itr_dataset_for_user, review_progress, review_queue_rows
+from annotate.itr.services import review_next
 
 MAX_EXCLUDE = 50
 CHOICES = [(0, "No"), (1, "Yes")]
-# The four types, keys 1-4 on the page: the category score of the labels (consensus.py).
-TYPES = [
-    {
-        "number": category_score((text, image)),
-        "text": text,
-        "image": image,
-        "name": name,
-        "title": ("text represented" if text else "text not represented")
-        + (", image adds" if image else ", image does not add"),
-    }
-    for (text, image), name in (
-        ((0, 0), "neither"),
-        ((0, 1), "image adds"),
-        ((1, 0), "text in image"),
-        ((1, 1), "both"),
-    )
-]
 
 
 def _blind(request: HttpRequest) -> bool:
@@ -53,21 +35,6 @@ def _exclude_ids(request: HttpRequest) -> list[int]:
     """The items the page already holds (`?exclude=1,2`): the preload asks for another one."""
     ids = request.GET.get("exclude", "").split(",")
     return [int(x) for x in ids if x.isdigit()][:MAX_EXCLUDE]
-
-
-def review_progress(*, dataset: Dataset, reviewer) -> dict:
-    """The reviewer's count of reviews, and how many test items have their quorum."""
-    mine = ItrReview.objects.filter(item__dataset=dataset, reviewer=reviewer).count()
-    counts = review_queue_rows(dataset).aggregate(
-        total=Count("pk"), quorum=Count("pk", filter=Q(review_count__gte=F("wanted_reviews")))
-    )
-    total = counts["total"] or 0
-    return {
-        "mine": mine,
-        "quorum": counts["quorum"] or 0,
-        "total": total,
-        "percent": round(100 * (counts["quorum"] or 0) / total, 1) if total else 0.0,
-    }
 
 
 def review_item_view(item: ItrItem, *, blind: bool) -> dict:
