@@ -6,7 +6,6 @@ api_lead.py."""
 
 from __future__ import annotations
 
-from django.db.models import F, Q
 from django.http import Http404, HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +24,8 @@ from annotate.itr.selectors import (
     get_itr_dataset_for_user,
     get_itr_item_for_user,
     get_own_review_for_user,
+    itr_items,
+    own_reviews,
 )
 from annotate.itr.serializers import (
     DecisionInput,
@@ -33,7 +34,6 @@ from annotate.itr.serializers import (
     ItrReviewSerializer,
     ReviewInput,
     SummarySerializer,
-    own_reviews,
 )
 from annotate.itr.services import (
     decision_record,
@@ -84,20 +84,6 @@ class ItemsQuery(serializers.Serializer):
 LEAD_FILTERS = ("status", "listed", "changed")
 
 
-def _filtered(items, query: dict):
-    """The allow-listed filters of `ItemsQuery` (never user input as ORM lookups)."""
-    if "split" in query:
-        items = items.filter(split=query["split"])
-    if "status" in query:
-        items = items.filter(status=query["status"])
-    if query.get("listed") is not None:
-        items = items.filter(listed=query["listed"])
-    if query.get("changed") is not None:
-        changed = ~Q(final_text=F("text_is_represented")) | ~Q(final_image=F("image_adds"))
-        items = items.filter(changed) if query["changed"] else items.exclude(changed)
-    return items
-
-
 @extend_schema(
     operation_id="itr_items_list",
     parameters=[ItemsQuery, PageQuery],
@@ -113,8 +99,7 @@ def item_list(request: Request, pk: int) -> Response:
     lead = role_at_least(role, Role.LEAD)
     if any(query.get(name) is not None for name in LEAD_FILTERS):
         require_role(role, Role.LEAD, LEADS_ONLY)
-    items = _filtered(ItrItem.objects.filter(dataset=dataset), query)
-    items = items.select_related("item").order_by("row")
+    items = itr_items(dataset, query).select_related("item").order_by("row")
 
     def serialize(page: list[ItrItem]) -> list:
         context = {"request": request, "lead": lead, "reviews": own_reviews(request.user, page)}

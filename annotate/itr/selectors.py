@@ -46,3 +46,25 @@ def review_progress(*, dataset: Dataset, reviewer) -> dict[str, Any]:
         "total": total,
         "percent": round(100 * (counts["quorum"] or 0) / total, 1) if total else 0.0,
     }
+
+
+def itr_items(dataset: Dataset, query: dict[str, Any]) -> QuerySet[ItrItem]:
+    """The dataset's ITR items with the API's allow-listed filters (`split`, `status`, `listed`,
+    `changed`: final labels differ from the published ones), never user input as lookups."""
+    items = ItrItem.objects.filter(dataset=dataset)
+    if "split" in query:
+        items = items.filter(split=query["split"])
+    if "status" in query:
+        items = items.filter(status=query["status"])
+    if query.get("listed") is not None:
+        items = items.filter(listed=query["listed"])
+    if query.get("changed") is not None:
+        changed = ~Q(final_text=F("text_is_represented")) | ~Q(final_image=F("image_adds"))
+        items = items.filter(changed) if query["changed"] else items.exclude(changed)
+    return items
+
+
+def own_reviews(user, items: list[ItrItem]) -> dict[int, ItrReview]:
+    """{item id: the user's review} for a page of items, in one query."""
+    reviews = ItrReview.objects.filter(reviewer=user.pk, item__in=[i.pk for i in items])
+    return {r.item_id: r for r in reviews.select_related("reviewer")}

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from annotate.datasets.api import item_image_url
 from annotate.datasets.models import Item
 from annotate.itr.consensus import CHANGE_KINDS, change_kind
-from annotate.itr.models import ItrItem, ItrReview
+from annotate.itr.models import ItrItem
 from annotate.itr.services import MAX_TEXT
 from annotate.rest import OptionalCharField, StrictCharField, StrictIntegerField, duration_field
 
@@ -170,12 +170,6 @@ class ItrItemSerializer(serializers.Serializer):
             for name in LEAD_FIELDS:
                 del row[name]
         return row
-
-
-def own_reviews(user, items: list[ItrItem]) -> dict[int, ItrReview]:
-    """{item id: the user's review} for a page of items, in one query."""
-    reviews = ItrReview.objects.filter(reviewer=user.pk, item__in=[i.pk for i in items])
-    return {r.item_id: r for r in reviews.select_related("reviewer")}
 
 
 # ---------------------------------------------------------------- summary
