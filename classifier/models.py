@@ -49,6 +49,11 @@ class ClassificationRun(models.Model):
     item_count = models.PositiveIntegerField(default=0)  # items of the run, fixed at dispatch
     # {reason: count} of items without a prediction (filled when the run ends).
     unreadable = models.JSONField(default=dict, blank=True)
+    # {label_id: predictions} over the whole run, written once when the run succeeds: a
+    # finished run's counts never change, so no request counts 10M rows for them.
+    label_counts = models.JSONField(default=dict, blank=True)
+    # Hidden runs (junk, experiments) leave the lists but keep their samples and verdicts.
+    hidden = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]

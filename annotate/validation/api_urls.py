@@ -1,8 +1,10 @@
 from django.urls import path
 
-from annotate.validation import api, api_metrics
+from annotate.validation import api, api_explorer, api_metrics
 
 urlpatterns: list = [
+    # The run explorer.
+    path("runs/<int:pk>/items/", api_explorer.run_items, name="api-run-items"),
     # Samples, assignment and verdicts.
     path("runs/<int:pk>/samples/", api.run_samples, name="api-run-samples"),
     path("samples/", api.sample_list, name="api-sample-list"),

@@ -100,3 +100,29 @@ class Verdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on {self.sample_item_id} by {self.annotator_id}"
+
+
+class Adjudication(models.Model):
+    """A lead's final say on a sample item: it overrides the annotators' majority in every
+    table (docs/architecture.md#adjudication)."""
+
+    class Value(models.TextChoices):
+        HIT = "hit", "Hit"
+        MISS = "miss", "Miss"
+
+    sample_item = models.OneToOneField(
+        SampleItem, on_delete=models.CASCADE, related_name="adjudication"
+    )
+    value = models.CharField(max_length=4, choices=Value.choices)
+    corrected_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.value} on {self.sample_item_id} (adjudicated)"

@@ -1,8 +1,21 @@
 from django.urls import path
 
-from annotate.validation import dashboard, views
+from annotate.validation import dashboard, views, views_annotator, views_explorer, views_lead
 
 urlpatterns: list = [
+    # Home: the annotator's inbox and the datasets; one's own verdicts.
+    path("", views_annotator.home, name="home"),
+    path("history/", views_annotator.verdict_history, name="verdict-history"),
+    # The run explorer and the item page.
+    path("runs/<int:pk>/items/", views_explorer.run_items, name="run-items"),
+    path("items/<int:pk>/", views_explorer.item_detail, name="item-detail"),
+    # The lead's pages of a sample.
+    path(
+        "samples/<int:pk>/disagreements/",
+        views_lead.sample_disagreements,
+        name="sample-disagreements",
+    ),
+    path("samples/<int:pk>/annotators/", views_lead.sample_annotators, name="sample-annotators"),
     # The run page with its samples; the annotation page and its fragments.
     path("samples/<int:pk>/annotate/", views.annotate_page, name="sample-annotate"),
     path("samples/<int:pk>/annotate/item/", views.annotate_item, name="sample-annotate-item"),
