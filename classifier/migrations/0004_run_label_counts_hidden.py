@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0003_prediction_bulk_load'),
+        ("classifier", "0003_prediction_bulk_load"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classificationrun',
-            name='hidden',
+            model_name="classificationrun",
+            name="hidden",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='classificationrun',
-            name='label_counts',
+            model_name="classificationrun",
+            name="label_counts",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
