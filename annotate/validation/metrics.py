@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q, Value
 
 from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
+from annotate.runtime import import_long_lived
 from annotate.validation.assignment import progress_counts, progress_sum
-from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_sample_for_user
 from classifier.models import ClassificationRun, Prediction
 
@@ -41,15 +42,17 @@ HISTOGRAM_BINS = 20
 
 THRESHOLD_COLUMNS = [
     "threshold", "classified", "hits", "errors", "hit_rate", "error_rate", "ratio",
-    "ratio_low", "ratio_high", "precision",
+    "ratio_low", "ratio_high", "precision", "adjudicated",
 ]  # fmt: skip
 CLASS_COLUMNS = [
     "label", "label_key", "frequency", "sampled", "hits", "misses", "ties", "accuracy",
-    "accuracy_low", "accuracy_high",
+    "accuracy_low", "accuracy_high", "adjudicated",
 ]  # fmt: skip
 PAIR_COLUMNS = ["a", "b", "kappa", "items", "agreement"]
 ANNOTATOR_COLUMNS = ["annotator", "verdicts", "hits", "misses", "skips", "corrected", "last"]
-LABEL_PROGRESS_COLUMNS = ["label", "items", "started", "complete", "decided", "ties", "verdicts"]
+LABEL_PROGRESS_COLUMNS = [
+    "label", "items", "started", "complete", "decided", "ties", "verdicts", "adjudicated",
+]  # fmt: skip
 SCORE_COLUMNS = [
     "run", "name", "model", "ensemble", "status", "current", "covered", "correct", "accuracy",
     "accuracy_low", "accuracy_high",
@@ -77,21 +80,46 @@ def parse_step(value: str | None) -> float:
 
 def sample_version(*, sample: Sample) -> str:
     """A cheap fingerprint of what the dashboard shows (two aggregate queries): the verdicts of
-    every sample on the dataset with this taxonomy (the scores table uses them all) and its
-    runs (a new or finished run changes the scores). It changes whenever a verdict is added,
-    changed or removed. Used as ETag and by the dashboard's poller."""
+    every sample on the dataset with this taxonomy (the scores table uses them all), and in
+    one UNION its runs (a new, finished or hidden run changes the scores) and the lead's
+    adjudications (docs/architecture.md#adjudication). It changes whenever a verdict or an
+    adjudication is added, changed or removed. Used as ETag and by the dashboard's poller."""
     dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
     verdicts = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).aggregate(
         n=Count("id"), top=Max("id"), last=Max("updated")
     )
-    runs = ClassificationRun.objects.filter(
-        dataset_id=dataset_id, taxonomy_id=taxonomy_id
-    ).aggregate(n=Count("id"), top=Max("id"), last=Max("finished"))
-    parts = [sample.pk]
-    for agg in (verdicts, runs):
-        last = agg["last"].timestamp() if agg["last"] else 0
-        parts += [agg["n"], agg["top"] or 0, f"{last:.6f}"]
+    # Each part is one aggregate row: (part, count, top id, last change, a fifth count).
+    runs = (
+        ClassificationRun.objects.filter(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+        .order_by()
+        .values(part=Value(0))
+        .annotate(
+            n=Count("id"), top=Max("id"), last=Max("finished"),
+            extra=Count("id", filter=Q(hidden=True)),
+        )
+        .values_list("part", "n", "top", "last", "extra")
+    )  # fmt: skip
+    adjudications = (
+        _adjudications_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+        .order_by()
+        .values(part=Value(1))
+        .annotate(
+            n=Count("id"), top=Max("id"), last=Max("updated"),
+            extra=Count("id", filter=Q(value=HIT)),
+        )
+        .values_list("part", "n", "top", "last", "extra")
+    )  # fmt: skip
+    parts: list[Any] = [sample.pk, verdicts["n"], verdicts["top"] or 0, _stamp(verdicts["last"])]
+    for _part, n, top, last, extra in sorted(runs.union(adjudications, all=True)):
+        parts += [n, top or 0, _stamp(last), extra]
     return ".".join(map(str, parts))
+
+
+def _stamp(moment: Any) -> str:
+    """A timestamp of the fingerprint (SQLite may give a UNION's datetime back as text)."""
+    if moment is None:
+        return "0"
+    return f"{moment.timestamp():.6f}" if hasattr(moment, "timestamp") else str(moment)
 
 
 def _majority(hits: int, misses: int) -> str:
@@ -108,11 +136,18 @@ class Outcomes:
     probability: np.ndarray
     label_id: np.ndarray
     wanted: np.ndarray
-    outcome: np.ndarray  # HIT / MISS / TIE / PENDING per item (majority of hit/miss verdicts)
+    # HIT / MISS / TIE / PENDING per item: the lead's adjudication where there is one, else the
+    # majority of the hit/miss verdicts (docs/architecture.md#adjudication).
+    outcome: np.ndarray
     labels: dict[int, tuple[str, str]]  # label id -> (name, key)
     # (sample item id, annotator id, value, corrected label id, updated) per verdict
     verdicts: list[tuple] = field(default_factory=list)
     usernames: dict[int, str] = field(default_factory=dict)
+    # True where the outcome is the lead's adjudication (it may equal the majority).
+    adjudicated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # HIT / MISS / TIE / PENDING per item from the verdicts alone, before any adjudication.
+    majority: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U7"))
+    durations: list[int | None] = field(default_factory=list)  # duration_ms per verdict
 
     @property
     def decided(self) -> np.ndarray:
@@ -120,13 +155,14 @@ class Outcomes:
 
 
 def sample_outcomes(*, sample: Sample) -> Outcomes:
-    """Load the sample once: items with probability and label, verdicts, majority per item."""
+    """Load the sample once: items with probability, label and adjudication (a LEFT JOIN, no
+    query of its own), verdicts, outcome per item."""
     rows = list(
         SampleItem.objects.filter(sample=sample)
         .order_by("position")
         .values_list(
             "id", "prediction__probability", "prediction__label_id", "wanted_verdicts",
-            "prediction__label__name", "prediction__label__key",
+            "prediction__label__name", "prediction__label__key", "adjudication__value",
         )
     )  # fmt: skip
     verdicts = list(
@@ -134,7 +170,7 @@ def sample_outcomes(*, sample: Sample) -> Outcomes:
         .order_by("id")
         .values_list(
             "sample_item_id", "annotator_id", "value", "corrected_label_id", "updated",
-            "annotator__username",
+            "annotator__username", "duration_ms",
         )
     )  # fmt: skip
     n = len(rows)
@@ -143,24 +179,29 @@ def sample_outcomes(*, sample: Sample) -> Outcomes:
     hits = np.zeros(n, dtype=np.int64)
     misses = np.zeros(n, dtype=np.int64)
     usernames: dict[int, str] = {}
-    for sample_item_id, annotator_id, value, *_rest, username in verdicts:
+    for sample_item_id, annotator_id, value, _corrected, _updated, username, _ms in verdicts:
         usernames[annotator_id] = username
         if value == HIT:
             hits[index[sample_item_id]] += 1
         elif value == MISS:
             misses[index[sample_item_id]] += 1
-    outcome = np.array(
+    majority = np.array(
         [_majority(int(h), int(m)) for h, m in zip(hits, misses, strict=True)], dtype="<U7"
     )
+    adjudication = np.array([r[6] or "" for r in rows], dtype="<U4")
+    adjudicated = adjudication != ""
     return Outcomes(
         item_ids=item_ids,
         probability=np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
         label_id=np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
         wanted=np.fromiter((r[3] for r in rows), dtype=np.int64, count=n),
-        outcome=outcome,
+        outcome=np.where(adjudicated, adjudication, majority).astype("<U7"),
         labels={r[2]: (r[4], r[5]) for r in rows},
         verdicts=[v[:5] for v in verdicts],
         usernames=usernames,
+        adjudicated=adjudicated,
+        majority=majority,
+        durations=[v[6] for v in verdicts],
     )
 
 
@@ -239,7 +280,8 @@ def thresholds_table(
     hit/miss verdict, for each θ:
     classified, hits, errors, hit_rate, error_rate, ratio (None when error_rate is 0),
     precision, and a 95 % bootstrap interval ratio_low/ratio_high. Ties are excluded and
-    counted; skips are ignored."""
+    counted; skips are ignored. An item the lead adjudicated counts as the lead decided it;
+    `adjudicated` (per row and in all) says how many of the counted items that is."""
     o = outcomes or sample_outcomes(sample=sample)
     decided = o.decided
     p = o.probability[decided]
@@ -248,6 +290,7 @@ def thresholds_table(
     above = p[:, None] >= thetas[None, :]
     hits = (above & hit[:, None]).sum(axis=0)
     errors = (above & ~hit[:, None]).sum(axis=0)
+    by_lead = (above & o.adjudicated[decided][:, None]).sum(axis=0)
     hits0, errors0 = int(hit.sum()), int((~hit).sum())
     lows, highs = _ratio_interval(p, hit, thetas, resamples, BOOTSTRAP_SEED)
     rows = []
@@ -269,6 +312,7 @@ def thresholds_table(
                 "ratio_low": lows[i],
                 "ratio_high": highs[i],
                 "precision": _div(h, h + e),
+                "adjudicated": int(by_lead[i]),
             }
         )
     best = max(
@@ -287,6 +331,7 @@ def thresholds_table(
         "decided": int(decided.sum()),
         "ties": int((o.outcome == TIE).sum()),
         "pending": int((o.outcome == PENDING).sum()),
+        "adjudicated": int(o.adjudicated.sum()),
         "step": step,
         "histogram": {
             "bins": [float(b) for b in bins],
@@ -346,6 +391,7 @@ def classes_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[s
                 "accuracy": _div(hits, hits + misses),
                 "accuracy_low": low,
                 "accuracy_high": high,
+                "adjudicated": int((mine & o.adjudicated).sum()),
             }
         )
     rows.sort(key=lambda r: (-r["frequency"], r["label_key"]))
@@ -428,9 +474,10 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
 
 def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
     """Progress per annotator (verdict counts, skips included) and per label (items started,
-    complete, decided by majority, ties). Completion and the totals come from
-    `assignment.progress_counts`, the one definition the annotation page uses too: an item is
-    complete once its hit/miss verdicts reach the wanted number; skips do not count."""
+    complete, decided by majority or by the lead, ties, adjudicated by the lead). Completion
+    and the totals come from `assignment.progress_counts`, the one definition the annotation
+    page uses too: an item is complete once its hit/miss verdicts reach the wanted number;
+    skips do not count."""
     o = outcomes or sample_outcomes(sample=sample)
     per_annotator: dict[int, Counter] = defaultdict(Counter)
     last: dict[int, Any] = {}
@@ -468,6 +515,7 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
                 "decided": int((mine & o.decided).sum()),
                 "ties": int((mine & (o.outcome == TIE)).sum()),
                 "verdicts": int(count[mine].sum()),
+                "adjudicated": int((mine & o.adjudicated).sum()),
             }
         )
     total = progress_sum(by_label.values())
@@ -478,6 +526,7 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
         "given": total["given"],
         "complete": total["done"],
         "percent": total["percent"],
+        "adjudicated": int(o.adjudicated.sum()),
         "annotators": annotators,
         "labels": labels,
     }
@@ -490,17 +539,45 @@ def _verdicts_of_dataset(*, dataset_id: int, taxonomy_id: int):
     )
 
 
+def _adjudications_of_dataset(*, dataset_id: int, taxonomy_id: int):
+    return Adjudication.objects.filter(
+        sample_item__sample__run__dataset_id=dataset_id,
+        sample_item__sample__run__taxonomy_id=taxonomy_id,
+    )
+
+
+FACT_FIELDS = (
+    "sample_item_id", "sample_item__prediction__item_id", "sample_item__prediction__label_id",
+    "value", "corrected_label_id", "updated", "lead",
+)  # fmt: skip
+
+
 def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
-    """What the verdicts of ALL samples of the dataset (same taxonomy) say, per item:
-    (labels known true, labels known false). A majority hit confirms the predicted label; a
-    majority miss makes it false and, with a corrected label (the most common correction),
-    gives the true label. One query."""
-    rows = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).values_list(
-        "sample_item_id", "sample_item__prediction__item_id", "sample_item__prediction__label_id",
-        "value", "corrected_label_id",
-    )  # fmt: skip
+    """What the verdicts and adjudications of ALL samples of the dataset (same taxonomy) say,
+    per item: (labels known true, labels known false). A majority hit confirms the predicted
+    label; a majority miss makes it false and, with a corrected label (strictly the most common
+    correction), gives the true label. A lead's adjudication of (item, label) replaces the
+    majorities of every sample item with that item and label: its value decides, and its
+    corrected label, if any, is the true label (the latest adjudication wins if two samples
+    hold one; docs/architecture.md#adjudication). One query (a UNION)."""
+    verdicts = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+    adjudications = _adjudications_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+    rows = (
+        verdicts.order_by()
+        .annotate(lead=Value(False))
+        .values_list(*FACT_FIELDS)
+        .union(
+            adjudications.order_by().annotate(lead=Value(True)).values_list(*FACT_FIELDS), all=True
+        )
+    )
     votes: dict[int, list] = {}
-    for sample_item_id, item_id, label_id, value, corrected in rows:
+    decisions: dict[tuple[int, int], tuple] = {}  # (item, label) -> (updated, value, corrected)
+    for sample_item_id, item_id, label_id, value, corrected, updated, lead in rows:
+        if lead:
+            known = decisions.get((item_id, label_id))
+            if known is None or str(updated) > str(known[0]):
+                decisions[(item_id, label_id)] = (updated, value, corrected)
+            continue
         entry = votes.get(sample_item_id)
         if entry is None:
             entry = votes[sample_item_id] = [item_id, label_id, 0, 0, None]
@@ -514,52 +591,115 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     facts: dict[int, tuple[set, set]] = defaultdict(lambda: (set(), set()))
     for item_id, label_id, hits, misses, corrections in votes.values():
         outcome = _majority(hits, misses)
-        if outcome not in (HIT, MISS):
-            continue
-        true, false = facts[item_id]
-        if outcome == HIT:
-            true.add(label_id)
-        elif outcome == MISS:
-            false.add(label_id)
+        if outcome in (HIT, MISS) and (item_id, label_id) not in decisions:
             top = corrections.most_common(2) if corrections else []
-            if top and (len(top) == 1 or top[0][1] > top[1][1]):
-                true.add(top[0][0])
+            strict = top and (len(top) == 1 or top[0][1] > top[1][1])
+            _learn(facts[item_id], label_id, outcome, top[0][0] if strict else None)
+    for (item_id, label_id), (_updated, value, corrected) in decisions.items():
+        _learn(facts[item_id], label_id, value, corrected)
     return dict(facts)
 
 
+def _learn(known: tuple[set, set], label_id: int, value: str, corrected: int | None) -> None:
+    """A hit makes the label true; a miss makes it false, and its correction true."""
+    true, false = known
+    if value == HIT:
+        true.add(label_id)
+    else:
+        false.add(label_id)
+        if corrected is not None:
+            true.add(corrected)
+
+
+# Every pair of runs is compared when there are at most this many runs; above, only the
+# sample's run against each other run (the pairs grow as the square of the runs).
+MAX_RUNS_ALL_PAIRS = 8
+PAIR_FIELDS = [
+    "a", "a_name", "b", "b_name", "current", "items", "a_correct", "b_correct", "both_correct",
+    "a_only", "b_only", "neither", "a_accuracy", "b_accuracy", "mcnemar_p",
+]  # fmt: skip
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float | None:
+    """Exact two-sided McNemar test: under "both runs are equally often right", each item
+    that only one run gets right is that run's with probability 1/2, so `a_only` is
+    Binomial(a_only + b_only, 1/2). None without discordant items (nothing to test)."""
+    if a_only + b_only == 0:
+        return None
+    stats = import_long_lived("scipy.stats")  # on first use: only the comparison needs scipy
+    return float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
+
+
+def _pair(a: tuple, b: tuple, judged: dict[int, dict[int, bool]], current: bool) -> dict:
+    """Runs a and b, given as (id, name), on the items the facts decide for both."""
+    right_a, right_b = judged[a[0]], judged[b[0]]
+    shared = right_a.keys() & right_b.keys()
+    counts = Counter((right_a[item], right_b[item]) for item in shared)
+    n = len(shared)
+    a_only, b_only = counts[(True, False)], counts[(False, True)]
+    return {
+        "a": a[0],
+        "a_name": a[1],
+        "b": b[0],
+        "b_name": b[1],
+        "current": current,
+        "items": n,
+        "a_correct": counts[(True, True)] + a_only,
+        "b_correct": counts[(True, True)] + b_only,
+        "both_correct": counts[(True, True)],
+        "a_only": a_only,
+        "b_only": b_only,
+        "neither": counts[(False, False)],
+        "a_accuracy": _div(counts[(True, True)] + a_only, n),
+        "b_accuracy": _div(counts[(True, True)] + b_only, n),
+        "mcnemar_p": mcnemar_exact(a_only, b_only),
+    }
+
+
 def runs_score(*, sample: Sample) -> dict[str, Any]:
-    """Score every run on the sample's dataset with the same taxonomy against all verdicts
-    collected so far, without new annotation. An item is covered for a run when the facts
-    decide its prediction: correct when the label is the item's one known true label, wrong
-    when it is known false (or another label is known true). Three queries."""
+    """Score every run on the sample's dataset with the same taxonomy against all verdicts and
+    adjudications so far, without new annotation (hidden runs are left out, except the
+    sample's own). An item is covered for a run when the facts decide its prediction: correct
+    when the label is the item's one known true label, wrong when it is known false (or
+    another label is known true).
+
+    Each run's row scores it on the items it covers. Rows over different items are not
+    comparable, so `pairs` compares two runs on the items the facts decide for BOTH, with an
+    exact McNemar test on the items only one of them gets right
+    (docs/architecture.md#run-comparison): the sample's run against every other run, and
+    every pair when there are at most MAX_RUNS_ALL_PAIRS runs. Three queries."""
     dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
     facts = _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
     runs = list(
         ClassificationRun.objects.filter(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+        .filter(Q(hidden=False) | Q(pk=sample.run_id))
         .order_by("id")
         .values_list("id", "name", "model", "ensemble", "status")
     )
     # The judged items as a subquery: the same single query whether or not there are facts.
-    judged_items = _verdicts_of_dataset(dataset_id=dataset_id, taxonomy_id=taxonomy_id).values(
-        "sample_item__prediction__item_id"
+    judged_items = (
+        SampleItem.objects.filter(
+            sample__run__dataset_id=dataset_id, sample__run__taxonomy_id=taxonomy_id
+        )
+        .filter(Q(verdict_count__gt=0) | Q(adjudication__isnull=False))
+        .values("prediction__item_id")
     )
     predictions = Prediction.objects.filter(
         run_id__in=[r[0] for r in runs], item_id__in=judged_items
     ).values_list("run_id", "item_id", "label_id")
-    covered: Counter = Counter()
-    correct: Counter = Counter()
+    judged: dict[int, dict[int, bool]] = defaultdict(dict)  # run -> item -> right
     for run_id, item_id, label_id in predictions:
         if item_id not in facts:
             continue  # only skips or ties so far
         true, false = facts[item_id]
         if len(true) == 1:
-            covered[run_id] += 1
-            correct[run_id] += label_id in true
+            judged[run_id][item_id] = label_id in true
         elif label_id in false or (true and label_id not in true):
-            covered[run_id] += 1  # known wrong (several conflicting true labels otherwise)
+            judged[run_id][item_id] = False  # known wrong (several conflicting true labels else)
     rows = []
     for run_id, name, model, ensemble, status in runs:
-        low, high = wilson(correct[run_id], covered[run_id])
+        covered, correct = len(judged[run_id]), sum(judged[run_id].values())
+        low, high = wilson(correct, covered)
         rows.append(
             {
                 "run": run_id,
@@ -568,14 +708,112 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
                 "ensemble": ensemble,
                 "status": status,
                 "current": run_id == sample.run_id,
-                "covered": covered[run_id],
-                "correct": correct[run_id],
-                "accuracy": _div(correct[run_id], covered[run_id]),
+                "covered": covered,
+                "correct": correct,
+                "accuracy": _div(correct, covered),
                 "accuracy_low": low,
                 "accuracy_high": high,
             }
         )
-    return {"items": len(facts), "rows": rows}
+    named = [(r["run"], r["name"]) for r in rows]
+    own = [r for r in named if r[0] == sample.run_id]
+    pairs = [_pair(own[0], other, judged, True) for other in named if own and other != own[0]]
+    if len(named) <= MAX_RUNS_ALL_PAIRS:
+        others = [r for r in named if r[0] != sample.run_id]
+        pairs += [_pair(a, b, judged, False) for a, b in combinations(others, 2)]
+    return {"items": len(facts), "rows": rows, "pairs": pairs}
+
+
+ANNOTATOR_FIGURE_COLUMNS = [
+    "annotator", "verdicts", "hits", "misses", "skips", "corrected", "timed", "median_seconds",
+    "q1_seconds", "q3_seconds", "majority_items", "majority_agree", "majority_agreement",
+    "majority_low", "majority_high", "majority_ties", "lead_items", "lead_agree",
+    "lead_agreement", "lead_low", "lead_high", "last",
+]  # fmt: skip
+
+
+def annotators_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
+    """Per annotator of the sample (docs/architecture.md#annotator-figures):
+    - verdicts (skips included), hits, misses, skips, corrected labels;
+    - seconds per verdict from `Verdict.duration_ms`: median and quartiles (numpy's linear
+      interpolation) over the verdicts that carry a duration (`timed`);
+    - agreement with the majority, leave-one-out: over the annotator's hit/miss verdicts on
+      items with at least one other hit/miss verdict, the share equal to the majority of the
+      OTHER annotators' hit/miss verdicts; items where the others tie are left out
+      (`majority_ties`). 95 % Wilson interval;
+    - agreement with the lead: over their hit/miss verdicts on adjudicated items, the share
+      equal to the lead's value, with its Wilson interval;
+    - the time of their last verdict.
+    No query of its own besides the sample's one load."""
+    o = outcomes or sample_outcomes(sample=sample)
+    index = {int(pk): i for i, pk in enumerate(o.item_ids)}
+    hits = np.zeros(len(o.item_ids), dtype=np.int64)
+    misses = np.zeros(len(o.item_ids), dtype=np.int64)
+    for sample_item_id, _annotator, value, _corrected, _updated in o.verdicts:
+        hits[index[sample_item_id]] += value == HIT
+        misses[index[sample_item_id]] += value == MISS
+    figures: dict[int, Counter] = defaultdict(Counter)
+    seconds: dict[int, list[float]] = defaultdict(list)
+    last: dict[int, Any] = {}
+    for verdict, duration in zip(o.verdicts, o.durations, strict=True):
+        sample_item_id, annotator_id, value, corrected, updated = verdict
+        mine = figures[annotator_id]
+        mine[value] += 1
+        mine["corrected"] += corrected is not None
+        last[annotator_id] = max(last.get(annotator_id, updated), updated)
+        if duration is not None:
+            seconds[annotator_id].append(duration / 1000)
+        if value == SKIP:
+            continue
+        i = index[sample_item_id]
+        others_hits = int(hits[i]) - (value == HIT)
+        others_misses = int(misses[i]) - (value == MISS)
+        if others_hits + others_misses:
+            if others_hits == others_misses:
+                mine["majority_ties"] += 1
+            else:
+                mine["majority_items"] += 1
+                mine["majority_agree"] += value == (HIT if others_hits > others_misses else MISS)
+        if o.adjudicated[i]:
+            mine["lead_items"] += 1
+            mine["lead_agree"] += value == o.outcome[i]
+    rows = []
+    for annotator_id in sorted(figures, key=lambda a: o.usernames[a]):
+        c = figures[annotator_id]
+        q1, median, q3 = (
+            (float(q) for q in np.percentile(seconds[annotator_id], [25, 50, 75]))
+            if seconds[annotator_id]
+            else (None, None, None)
+        )
+        majority_low, majority_high = wilson(c["majority_agree"], c["majority_items"])
+        lead_low, lead_high = wilson(c["lead_agree"], c["lead_items"])
+        rows.append(
+            {
+                "annotator": o.usernames[annotator_id],
+                "verdicts": c[HIT] + c[MISS] + c[SKIP],
+                "hits": c[HIT],
+                "misses": c[MISS],
+                "skips": c[SKIP],
+                "corrected": c["corrected"],
+                "timed": len(seconds[annotator_id]),
+                "median_seconds": median,
+                "q1_seconds": q1,
+                "q3_seconds": q3,
+                "majority_items": c["majority_items"],
+                "majority_agree": c["majority_agree"],
+                "majority_agreement": _div(c["majority_agree"], c["majority_items"]),
+                "majority_low": majority_low,
+                "majority_high": majority_high,
+                "majority_ties": c["majority_ties"],
+                "lead_items": c["lead_items"],
+                "lead_agree": c["lead_agree"],
+                "lead_agreement": _div(c["lead_agree"], c["lead_items"]),
+                "lead_low": lead_low,
+                "lead_high": lead_high,
+                "last": last[annotator_id],
+            }
+        )
+    return {"rows": rows, "adjudicated": int(o.adjudicated.sum())}
 
 
 def dashboard_build(*, sample: Sample, step: float = DEFAULT_STEP) -> dict[str, Any]:
@@ -587,4 +825,5 @@ def dashboard_build(*, sample: Sample, step: float = DEFAULT_STEP) -> dict[str, 
         "agreement": agreement_table(sample=sample, outcomes=outcomes),
         "progress": progress_table(sample=sample, outcomes=outcomes),
         "scores": runs_score(sample=sample),
+        "annotator_figures": annotators_table(sample=sample, outcomes=outcomes),
     }
