@@ -129,7 +129,8 @@ def main() -> None:
 
             # (a) end to end: a real run through the chunk task code
             started = time.perf_counter()
-            run = run_create(dataset=dataset, taxonomy=taxonomy, model=args.model, send=False)
+            run = run_create(dataset=dataset, taxonomy=taxonomy, model=args.model, send=False,
+                             random_weights=True)  # fmt: skip
             for chunk in run.chunks.order_by("index"):
                 chunk_process(chunk_id=chunk.pk, worker="benchmark")
             elapsed = time.perf_counter() - started

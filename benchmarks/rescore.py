@@ -168,7 +168,7 @@ def main() -> None:
             started = time.perf_counter()
             run = run_create(
                 dataset=dataset, taxonomy=taxonomy, model="ViT-B-32", weights="",
-                ensemble=args.ensemble, send=False,
+                ensemble=args.ensemble, send=False, random_weights=True,
             )  # fmt: skip
             created = time.perf_counter() - started
             assert run.source == "cache", run.source

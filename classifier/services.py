@@ -73,9 +73,11 @@ def checkpoint_path(weights: str) -> Path:
     )
 
 
-def _model_errors(model: str, weights: str) -> dict[str, str]:
+def _model_errors(model: str, weights: str, *, random_weights: bool = False) -> dict[str, str]:
     """Architecture and weights checked against the catalog shipped with Sieve (the web tier
-    cannot import open_clip: see classifier/catalog.py)."""
+    cannot import open_clip: see classifier/catalog.py). Weights are required: empty weights
+    would load a randomly initialised model, and a run never starts with silently random
+    weights (docs/architecture.md#runs-chunks-and-predictions)."""
     if not model.strip():
         return {"model": "Give an open_clip architecture, e.g. ViT-B-32."}
     if model not in catalog.known_architectures():
@@ -83,9 +85,18 @@ def _model_errors(model: str, weights: str) -> dict[str, str]:
             "model": f"Unknown architecture {model!r}. Use an open_clip name such as ViT-B-32, "
             f"ViT-L-14 or sieve-tiny."
         }
-    if not weights or weights_look_like_path(weights):
-        return {}
     tags = catalog.pretrained_tags(model)
+    if not weights:
+        if random_weights:
+            return {}
+        example = f"a pretrained tag of {model} (e.g. {tags[0]}) or " if tags else ""
+        return {
+            "weights": f"Give the weights: {example}a checkpoint file inside SIEVE_MODEL_ROOTS. "
+            f"Empty weights would mean a randomly initialised {model}, and Sieve never runs "
+            f"a model with silently random weights."
+        }
+    if weights_look_like_path(weights):
+        return {}
     if weights.lower() not in (tag.lower() for tag in tags):
         known = ", ".join(tags) or "none: give a checkpoint path"
         return {
@@ -97,14 +108,14 @@ def _model_errors(model: str, weights: str) -> dict[str, str]:
 
 def _check_parameters(
     *, taxonomy: Taxonomy, model: str, weights: str, ensemble: str, w_img: float,
-    w_txt: float, condition_threshold: float, templates: list[str],
+    w_txt: float, condition_threshold: float, templates: list[str], random_weights: bool = False,
 ) -> str:  # fmt: skip
     """Every parameter of a new run, checked before anything is written; returns the weights
     to store (a checkpoint's real path)."""
     errors: dict[str, str | list[str]] = {}
     if not taxonomy.labels.exists():
         errors["taxonomy"] = f"Taxonomy {taxonomy.name} has no labels."
-    errors.update(_model_errors(model, weights))
+    errors.update(_model_errors(model, weights, random_weights=random_weights))
     if ensemble not in ENSEMBLES:
         errors["ensemble"] = f"Ensemble must be one of {', '.join(ENSEMBLES)}."
     for field, value in (("w_img", w_img), ("w_txt", w_txt), ("tau", condition_threshold)):
@@ -141,14 +152,20 @@ def run_create(
     created_by=None,
     use_cache: bool = True,
     send: bool = True,
+    random_weights: bool = False,
 ) -> ClassificationRun:
     """Create a run and queue its work (chunks on queue `gpu`, or a re-scoring from the
-    embedding cache on queue `default` when the same model already embedded the dataset)."""
+    embedding cache on queue `default` when the same model already embedded the dataset).
+
+    `weights` is required (a pretrained tag or a checkpoint inside SIEVE_MODEL_ROOTS).
+    `random_weights=True` allows empty weights, i.e. a randomly initialised model, on
+    purpose: for speed benchmarks only; the API, the console and `classify` never set it."""
     templates = [t.strip() for t in templates if t.strip()]
     model, weights = model.strip(), weights.strip()
     weights = _check_parameters(
         taxonomy=taxonomy, model=model, weights=weights, ensemble=ensemble, w_img=w_img,
         w_txt=w_txt, condition_threshold=condition_threshold, templates=templates,
+        random_weights=random_weights,
     )  # fmt: skip
     with transaction.atomic():
         run = ClassificationRun.objects.create(

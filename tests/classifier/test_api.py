@@ -85,7 +85,7 @@ def test_only_admins_start_and_cancel(dataset, taxonomy, ada, lee, otto, setting
     assert run.chunks.get().status == RunChunk.Status.QUEUED
 
 
-def test_start_rejects_bad_input(dataset, taxonomy, ada) -> None:
+def test_start_rejects_bad_input(dataset, taxonomy, ada, settings) -> None:
     admin = client_for("ada")
     bad = admin.post(
         "/api/runs/",
@@ -101,8 +101,12 @@ def test_start_rejects_bad_input(dataset, taxonomy, ada) -> None:
         "application/json",
     )  # fmt: skip
     assert bad.status_code == 400
+    checkpoint = settings.SIEVE_MODEL_ROOTS[0] / "w.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"x")
     other = Dataset.objects.create(name="other")
-    assert admin.post("/api/runs/", {"dataset": other.pk, "taxonomy": taxonomy.name},
+    assert admin.post("/api/runs/", {"dataset": other.pk, "taxonomy": taxonomy.name,
+                                     "model": "sieve-tiny", "weights": str(checkpoint)},
                       "application/json").status_code == 201  # fmt: skip
 
 

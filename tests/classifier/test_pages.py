@@ -1,5 +1,7 @@
 """The run page and the console's run panel, through the Django client and a real browser."""
 
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -14,6 +16,15 @@ def client_for(username: str) -> Client:
     client = Client()
     assert client.login(username=username, password=PASSWORD)
     return client
+
+
+@pytest.fixture
+def checkpoint(settings) -> Path:
+    """A file in the default model root: runs need weights, and these tests never load them."""
+    path = Path(settings.MEDIA_ROOT) / "models" / "placeholder.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not loaded")
+    return path
 
 
 @pytest.fixture
@@ -42,11 +53,12 @@ def test_run_page_for_members(run, lee, ann, otto) -> None:
     assert client_for("otto").get(f"/runs/{run.pk}/").status_code == 404
 
 
-def test_run_page_cancel_is_admin_only(dataset, taxonomy, ada, lee) -> None:
+def test_run_page_cancel_is_admin_only(dataset, taxonomy, checkpoint, ada, lee) -> None:
     Item.objects.create(dataset=dataset, external_id="a", image_path="a.jpg")
     from classifier.services import run_create
 
-    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny")
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(checkpoint))  # fmt: skip
     assert "Cancel run" in client_for("ada").get(f"/runs/{run.pk}/").content.decode()
     assert client_for("lee").post(f"/runs/{run.pk}/cancel/").status_code == 403
     assert client_for("ada").post(f"/runs/{run.pk}/cancel/").status_code == 302
@@ -79,7 +91,9 @@ def test_console_start_form_errors(dataset, taxonomy, ada) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_console_starts_and_cancels_a_run(page, live_server, dataset, taxonomy, ada) -> None:
+def test_console_starts_and_cancels_a_run(
+    page, live_server, dataset, taxonomy, checkpoint, ada
+) -> None:
     Item.objects.create(dataset=dataset, external_id="a", image_path="a.jpg")
     login(page, live_server, "ada")
     page.goto(f"{live_server.url}/console/")
@@ -87,6 +101,7 @@ def test_console_starts_and_cancels_a_run(page, live_server, dataset, taxonomy, 
     page.select_option("#run-form select[name=dataset]", str(dataset.pk))
     page.select_option("#run-form select[name=taxonomy]", str(taxonomy.pk))
     page.fill("#run-form input[name=model]", "sieve-tiny")
+    page.fill("#run-form input[name=weights]", str(checkpoint))
     page.fill("#run-form input[name=name]", "from the console")
     page.click("#run-form button[type=submit]")
     row = page.locator("#console-run-rows tr[data-status=queued]")

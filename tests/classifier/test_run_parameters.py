@@ -5,6 +5,8 @@ with exactly one plain {}. Nothing here needs torch: the web tier checks without
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
 from annotate.datasets.models import Item
@@ -110,8 +112,41 @@ def test_architectures_and_pretrained_tags(admin, dataset, taxonomy) -> None:
     assert "give a checkpoint path" in str(no_tags.json())
     ok = start(admin, dataset, taxonomy, model="ViT-B-32", weights="OpenAI")  # any case
     assert ok.status_code == 201, ok.content
-    assert start(admin, dataset, taxonomy, model="ViT-B-32").status_code == 201  # random init
-    assert ClassificationRun.objects.count() == 2
+    assert ClassificationRun.objects.count() == 1
+
+
+EMPTY = "Give the weights"
+
+
+def test_empty_weights_are_refused_everywhere(admin, dataset, taxonomy, checkpoint) -> None:
+    """Empty weights used to mean a randomly initialised model: the API, the console form and
+    `classify` refuse them, saying what to give instead."""
+    for weights in (None, "", "   "):
+        fields = {} if weights is None else {"weights": weights}
+        response = start(admin, dataset, taxonomy, model="ViT-B-32", **fields)
+        assert response.status_code == 400, response.content
+        message = " ".join(response.json()["weights"])
+        assert EMPTY in message
+        assert "pretrained tag of ViT-B-32 (e.g. openai)" in message
+        assert "SIEVE_MODEL_ROOTS" in message
+    # sieve-tiny has no pretrained tags: only a checkpoint will do.
+    message = " ".join(start(admin, dataset, taxonomy, weights="").json()["weights"])
+    assert "a checkpoint file inside SIEVE_MODEL_ROOTS" in message
+    assert "pretrained tag" not in message
+
+    form = {"dataset": dataset.pk, "taxonomy": taxonomy.pk, "model": "sieve-tiny",
+            "weights": "", "ensemble": "image", "w_img": 0.8, "w_txt": 0.2,
+            "condition_threshold": 0.6}  # fmt: skip
+    response = admin.post("/console/runs/start/", form)
+    assert response.status_code == 400
+    assert EMPTY in response.content.decode()
+
+    with pytest.raises(CommandError, match=EMPTY):
+        call_command("classify", dataset.name, "--taxonomy", taxonomy.name,
+                     "--model", "sieve-tiny")  # fmt: skip
+    assert not ClassificationRun.objects.exists()
+    # The same requests with a checkpoint go through.
+    assert start(admin, dataset, taxonomy, weights=str(checkpoint)).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -119,16 +154,19 @@ def test_architectures_and_pretrained_tags(admin, dataset, taxonomy) -> None:
     ["{0}", "A photo of a {x}.", "A photo of a {:>10}.", "{}{}", "A {!r}.", "no field",
      "A {} {", "A {{}} photo."],
 )  # fmt: skip
-def test_templates_need_exactly_one_plain_field(admin, dataset, taxonomy, template) -> None:
-    response = start(admin, dataset, taxonomy, templates=["A photo of a {}.", template])
+def test_templates_need_exactly_one_plain_field(
+    admin, dataset, taxonomy, checkpoint, template
+) -> None:
+    templates = ["A photo of a {}.", template]
+    response = start(admin, dataset, taxonomy, weights=str(checkpoint), templates=templates)
     assert response.status_code == 400, response.content
     assert "templates" in response.json() or "templates" in str(response.json())
     assert not ClassificationRun.objects.exists()
 
 
-def test_good_templates_are_kept(admin, dataset, taxonomy) -> None:
+def test_good_templates_are_kept(admin, dataset, taxonomy, checkpoint) -> None:
     templates = ["A photo of a {}.", "A {} with {{braces}}.", "  an {}  "]
-    response = start(admin, dataset, taxonomy, templates=templates)
+    response = start(admin, dataset, taxonomy, weights=str(checkpoint), templates=templates)
     assert response.status_code == 201, response.content
     assert ClassificationRun.objects.get().templates == [
         "A photo of a {}.", "A {} with {{braces}}.", "an {}",

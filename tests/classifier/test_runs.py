@@ -205,10 +205,11 @@ def test_a_running_chunk_stops_at_the_next_batch(
 
 
 def test_sweep_redispatches_chunks_of_dead_workers(
-    dataset, taxonomy, django_capture_on_commit_callbacks
+    dataset, taxonomy, tiny_checkpoint, django_capture_on_commit_callbacks
 ) -> None:
     add_items(dataset, 20)
-    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny", send=False)
+    run = run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny",
+                     weights=str(tiny_checkpoint), send=False)  # fmt: skip
     dead, alive, _ = run.chunks.order_by("index")
     old = timezone.now() - timezone.timedelta(minutes=30)
     RunChunk.objects.filter(pk=dead.pk).update(status="running", heartbeat=old, task_id="t-1")
@@ -254,7 +255,7 @@ def test_import_predictions(dataset, taxonomy, tmp_path) -> None:
 
 
 def test_beat_sweeps_dead_chunks_of_every_active_run(
-    dataset, taxonomy, django_capture_on_commit_callbacks
+    dataset, taxonomy, tiny_checkpoint, django_capture_on_commit_callbacks
 ) -> None:
     from django.conf import settings
 
@@ -266,7 +267,13 @@ def test_beat_sweeps_dead_chunks_of_every_active_run(
     assert entry["options"]["queue"] == "default"
     add_items(dataset, 20)
     runs = [
-        run_create(dataset=dataset, taxonomy=taxonomy, model="sieve-tiny", send=False)
+        run_create(
+            dataset=dataset,
+            taxonomy=taxonomy,
+            model="sieve-tiny",
+            weights=str(tiny_checkpoint),
+            send=False,
+        )
         for _ in range(2)
     ]
     old = timezone.now() - timezone.timedelta(minutes=30)

@@ -80,7 +80,9 @@ def test_classify_queued(dataset, taxonomy) -> None:
     """Without --wait: the run is queued for the workers (none here: the test's transaction
     never commits, so nothing is sent)."""
     build_run(dataset, taxonomy, [2])  # two items to classify
-    data, err = command("classify", "demo", "--taxonomy", "places", "--model", "ViT-B-32")
+    data, err = command(
+        "classify", "demo", "--taxonomy", "places", "--model", "ViT-B-32", "--weights", "openai"
+    )
     assert data["status"] == "queued"
     assert f"Run {data['run']} queued" in err
     assert "follow it at" in err
