@@ -515,6 +515,8 @@ class Scores:
     top_probs: np.ndarray  # float32 [N, k]
     image_max: np.ndarray  # float32 [N], max P_img
     text_max: np.ndarray | None  # float32 [N], max P_txt (NaN where there is no caption)
+    image_top: np.ndarray | None = None  # int64 [N], argmax P_img (index into the labels)
+    text_top: np.ndarray | None = None  # int64 [N], argmax P_txt (-1 where there is no caption)
 
 
 def score(
@@ -544,6 +546,8 @@ def score(
     top_probs = np.empty((n, k), np.float32)
     image_max = np.empty(n, np.float32)
     text_max = np.full(n, np.nan, np.float32)
+    image_top = np.empty(n, np.int64)
+    text_top = np.full(n, -1, np.int64)
     for start in range(0, n, block):
         stop = min(start + block, n)
         img = torch.as_tensor(image_features[start:stop]).float()
@@ -554,18 +558,27 @@ def score(
             top_labels[start:stop] = indices.numpy()
             top_probs[start:stop] = values.numpy()
             image_max[start:stop] = values[:, 0].numpy()
+            image_top[start:stop] = indices[:, 0].numpy()
             continue
-        image_max[start:stop] = p_img.max(dim=-1).values.numpy()
+        best_img = p_img.max(dim=-1)
+        image_max[start:stop] = best_img.values.numpy()
+        image_top[start:stop] = best_img.indices.numpy()
         cap = torch.as_tensor(captions[start:stop]).float()
         p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
         p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
-        txt_max = p_txt.max(dim=-1).values
+        txt_max, txt_top = p_txt.max(dim=-1)
         if has_caption is not None:
             mask = torch.as_tensor(np.asarray(has_caption[start:stop], bool))
             p = torch.where(mask[:, None], p, p_img)
             txt_max = torch.where(mask, txt_max, torch.full_like(txt_max, float("nan")))
+            txt_top = torch.where(mask, txt_top, torch.full_like(txt_top, -1))
         text_max[start:stop] = txt_max.numpy()
+        text_top[start:stop] = txt_top.numpy()
         values, indices = torch.topk(p, k, dim=-1)
         top_labels[start:stop] = indices.numpy()
         top_probs[start:stop] = values.numpy()
-    return Scores(top_labels, top_probs, image_max, text_max if captions is not None else None)
+    with_text = captions is not None
+    return Scores(
+        top_labels, top_probs, image_max, text_max if with_text else None,
+        image_top, text_top if with_text else None,
+    )  # fmt: skip

@@ -62,6 +62,26 @@ class ClassificationRun(models.Model):
         return self.name or f"run {self.pk}"
 
 
+# Prediction.shuffle = cube((item_id * G) mod P) mod Q: the first step is a bijection of the
+# ids mod P (MINSTD), the cube a bijection mod Q because Q = 2 mod 3, and non-linear, so
+# consecutive ids land far apart with no visible stride. Every product stays below 2^63.
+SHUFFLE_G, SHUFFLE_P, SHUFFLE_Q = 48271, 2147483647, 2147483579
+
+
+def shuffle_expression(column: str):
+    """`shuffle_of` as a database expression (PostgreSQL and SQLite alike)."""
+    a = (models.F(column) * SHUFFLE_G) % SHUFFLE_P
+    return models.ExpressionWrapper(
+        (((a * a) % SHUFFLE_Q) * a) % SHUFFLE_Q, output_field=models.BigIntegerField()
+    )
+
+
+def shuffle_of(item_id: int) -> int:
+    """`Prediction.shuffle` of an item, in [0, 2^31)."""
+    a = (item_id * SHUFFLE_G) % SHUFFLE_P
+    return (((a * a) % SHUFFLE_Q) * a) % SHUFFLE_Q
+
+
 class Prediction(models.Model):
     # No separate index on run: the unique (run, item) index serves run lookups, and one index
     # less makes bulk loads of a million predictions faster.
@@ -82,12 +102,38 @@ class Prediction(models.Model):
     top5 = models.JSONField(default=list, blank=True)
     image_probability = models.FloatField(null=True, blank=True)  # max P_img
     text_probability = models.FloatField(null=True, blank=True)  # max P_txt
+    # argmax P_img and argmax P_txt: the explorer's image-caption disagreement filter. Null
+    # for imported predictions, for rows written before they were stored, and (caption) for
+    # the `image` ensemble and items without a caption.
+    image_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_constraint=False, db_index=False,
+    )  # fmt: skip
+    text_label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_constraint=False, db_index=False,
+    )  # fmt: skip
+    # A pseudo-random key in [0, 2^31) that the database computes from the item id, so every
+    # writer (COPY, bulk_create, fixtures) sets it: the explorer's random order walks it with
+    # keyset pagination (docs/architecture.md#explorer).
+    shuffle = models.GeneratedField(
+        expression=shuffle_expression("item_id"),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "item"], name="unique_prediction")]
+        # The explorer's keyset pages (docs/architecture.md#explorer): each order, with and
+        # without a label filter, is one index range scan. (run, label, ...) also serves the
+        # per-label counts, and (run, probability, ...) the coverage table.
         indexes = [
-            models.Index(fields=["run", "label"], name="prediction_run_label"),
-            models.Index(fields=["run", "probability"], name="prediction_run_prob"),
+            models.Index(fields=["run", "label", "probability", "id"], name="prediction_run_label"),
+            models.Index(fields=["run", "probability", "id"], name="prediction_run_prob"),
+            models.Index(fields=["run", "shuffle", "id"], name="prediction_run_shuffle"),
+            models.Index(
+                fields=["run", "label", "shuffle", "id"], name="prediction_run_label_shuffle"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ No torch here: the web tier imports this module. The GPU work is in `classifier.
 
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotate.datasets.models import Dataset, Item
@@ -339,11 +340,29 @@ def run_fail(*, run_id: int, message: str) -> None:
     _revoke(task_ids)
 
 
+def _label_counts(run_id: int) -> dict[str, int]:
+    """{label id: predictions} of a run, as `ClassificationRun.label_counts` stores them."""
+    counts = (
+        Prediction.objects.filter(run_id=run_id)
+        .order_by()
+        .values("label_id")
+        .annotate(n=Count("*"))
+        .values_list("label_id", "n")
+    )
+    return {str(label_id): n for label_id, n in counts}
+
+
 def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
-    """An active run becomes succeeded (a cancelled or failed one stays as it is)."""
+    """An active run becomes succeeded (a cancelled or failed one stays as it is). Its
+    per-label counts are taken here, once (one GROUP BY): a finished run's predictions no
+    longer change, so no page counts them again (docs/architecture.md#explorer)."""
     return bool(
         ClassificationRun.objects.filter(pk=run_id, status__in=ACTIVE).update(
-            status=Status.SUCCEEDED, finished=timezone.now(), unreadable=unreadable, **fields
+            status=Status.SUCCEEDED,
+            finished=timezone.now(),
+            unreadable=unreadable,
+            label_counts=_label_counts(run_id),
+            **fields,
         )
     )
 
@@ -451,16 +470,31 @@ class PredictionBlock:
     probs: np.ndarray  # float [n, k]
     image_max: np.ndarray | None = None  # [n] max P_img
     text_max: np.ndarray | None = None  # [n] max P_txt, NaN = none
+    image_labels: np.ndarray | None = None  # int64 [n] label ids of argmax P_img
+    text_labels: np.ndarray | None = None  # int64 [n] label ids of argmax P_txt, -1 = none
 
     @classmethod
-    def build(cls, *, item_ids, label_ids, top_labels, top_probs, image_max=None, text_max=None):
-        """`top_labels` index into `label_ids`."""
+    def build(
+        cls, *, item_ids, label_ids, top_labels, top_probs, image_max=None, text_max=None,
+        image_top=None, text_top=None,
+    ):  # fmt: skip
+        """`top_labels`, `image_top` and `text_top` (-1: none) index into `label_ids`."""
+        label_ids = np.asarray(label_ids, np.int64)
+
+        def ids_of(top):
+            if top is None:
+                return None
+            top = np.asarray(top, np.int64)
+            return np.where(top >= 0, label_ids[np.maximum(top, 0)], -1)
+
         return cls(
             item_ids=np.asarray(item_ids, np.int64),
-            labels=np.asarray(label_ids, np.int64)[np.asarray(top_labels)],
+            labels=label_ids[np.asarray(top_labels)],
             probs=np.round(np.asarray(top_probs, np.float64), 6),
             image_max=None if image_max is None else np.round(np.asarray(image_max, np.float64), 6),
             text_max=None if text_max is None else np.round(np.asarray(text_max, np.float64), 6),
+            image_labels=ids_of(image_top),
+            text_labels=ids_of(text_top),
         )
 
 
@@ -473,6 +507,8 @@ def predictions_write(
     top_probs: np.ndarray,
     image_max: np.ndarray | None = None,
     text_max: np.ndarray | None = None,
+    image_top: np.ndarray | None = None,
+    text_top: np.ndarray | None = None,
     replace: bool = False,
 ) -> int:
     """Store predictions for many items. `top_labels` index into `label_ids`.
@@ -484,11 +520,13 @@ def predictions_write(
         return 0
     block = PredictionBlock.build(
         item_ids=item_ids, label_ids=label_ids, top_labels=top_labels, top_probs=top_probs,
-        image_max=image_max, text_max=text_max,
+        image_max=image_max, text_max=text_max, image_top=image_top, text_top=text_top,
     )  # fmt: skip
     if replace:
         return predictions_replace(run_id=run_id, blocks=[block])
     img, txt = block.image_max, block.text_max
+    img_label = _label_column(block.image_labels, len(block.item_ids), None)
+    txt_label = _label_column(block.text_labels, len(block.item_ids), None)
     rows = [
         Prediction(
             run_id=run_id,
@@ -498,6 +536,8 @@ def predictions_write(
             top5=[[int(a), float(b)] for a, b in zip(block.labels[i], block.probs[i], strict=True)],
             image_probability=None if img is None else float(img[i]),
             text_probability=None if txt is None or np.isnan(txt[i]) else float(txt[i]),
+            image_label_id=img_label[i],
+            text_label_id=txt_label[i],
         )
         for i in range(len(block.item_ids))
     ]
@@ -505,8 +545,11 @@ def predictions_write(
         rows,
         update_conflicts=True,
         unique_fields=["run", "item"],
-        update_fields=["label", "probability", "top5", "image_probability", "text_probability"],
-    )
+        update_fields=[
+            "label", "probability", "top5", "image_probability", "text_probability",
+            "image_label", "text_label",
+        ],
+    )  # fmt: skip
     return len(rows)
 
 
@@ -528,7 +571,8 @@ def predictions_replace(*, run_id: int, blocks: Iterable[PredictionBlock]) -> in
                     written += len(block.item_ids)
         else:
             table = Prediction._meta.db_table
-            sql = f"INSERT INTO {table} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+            marks = ", ".join(["%s"] * len(COLUMNS.split(",")))
+            sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({marks})"  # noqa: S608
             with connection.cursor() as cursor:
                 for block in blocks:
                     cursor.executemany(sql, _rows(run_id, block))
@@ -536,13 +580,25 @@ def predictions_replace(*, run_id: int, blocks: Iterable[PredictionBlock]) -> in
     return written
 
 
-COLUMNS = "run_id, item_id, label_id, probability, top5, image_probability, text_probability"
+COLUMNS = (
+    "run_id, item_id, label_id, probability, top5, image_probability, text_probability, "
+    "image_label_id, text_label_id"
+)
+
+
+def _label_column(labels: np.ndarray | None, n: int, null) -> list:
+    """Label ids of a block's image-only or caption-only argmax; -1 (no caption) is null."""
+    if labels is None:
+        return [null] * n
+    return [null if v < 0 else v for v in labels.tolist()]
 
 
 def _rows(run_id: int, block: PredictionBlock) -> list[tuple]:
     ids, lab, pro = block.item_ids.tolist(), block.labels.tolist(), block.probs.tolist()
     img = [None] * len(ids) if block.image_max is None else block.image_max.tolist()
     txt = [None] * len(ids) if block.text_max is None else block.text_max.tolist()
+    img_label = _label_column(block.image_labels, len(ids), None)
+    txt_label = _label_column(block.text_labels, len(ids), None)
     return [
         (
             run_id,
@@ -552,6 +608,8 @@ def _rows(run_id: int, block: PredictionBlock) -> list[tuple]:
             "[" + ",".join(f"[{a},{b}]" for a, b in zip(lab[i], pro[i], strict=True)) + "]",
             img[i],
             None if txt[i] is None or txt[i] != txt[i] else txt[i],  # x != x: NaN
+            img_label[i],
+            txt_label[i],
         )
         for i in range(len(ids))
     ]
@@ -567,9 +625,17 @@ def _copy_text(run_id: int, block: PredictionBlock) -> str:
     txt = [null] * n if block.text_max is None else [
         null if v != v else str(v) for v in block.text_max.tolist()  # v != v: NaN
     ]  # fmt: skip
+    img_label = _label_column(block.image_labels, n, null)
+    txt_label = _label_column(block.text_labels, n, null)
     pairs = ",".join(f"[{{{j}}},{{{k + j}}}]" for j in range(k))
-    row = f"{run_id}\t{{{2 * k}}}\t{{0}}\t{{{k}}}\t[{pairs}]\t{{{2 * k + 1}}}\t{{{2 * k + 2}}}\n"
-    return "".join(row.format(*lab[i], *pro[i], ids[i], img[i], txt[i]) for i in range(n))
+    row = (
+        f"{run_id}\t{{{2 * k}}}\t{{0}}\t{{{k}}}\t[{pairs}]\t{{{2 * k + 1}}}\t{{{2 * k + 2}}}"
+        f"\t{{{2 * k + 3}}}\t{{{2 * k + 4}}}\n"
+    )
+    return "".join(
+        row.format(*lab[i], *pro[i], ids[i], img[i], txt[i], img_label[i], txt_label[i])
+        for i in range(n)
+    )
 
 
 # --- external predictions ------------------------------------------------------------------
@@ -615,6 +681,7 @@ def run_import_predictions(
             ensemble=ClassificationRun.Ensemble.EXTERNAL, source=ClassificationRun.Source.IMPORT,
             status=Status.SUCCEEDED, created_by=created_by, started=now, finished=now,
             item_count=len(chosen),
+            label_counts={str(k): n for k, n in Counter(v[0] for v in chosen.values()).items()},
         )  # fmt: skip
         item_ids = np.fromiter(chosen, np.int64, len(chosen))
         label_ids = np.array([v[0] for v in chosen.values()], np.int64)

@@ -212,6 +212,7 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
                 run_id=run.pk, item_ids=ids[pos], label_ids=label_ids,
                 top_labels=scores.top_labels, top_probs=scores.top_probs,
                 image_max=scores.image_max, text_max=scores.text_max,
+                image_top=scores.image_top, text_top=scores.text_top,
             )  # fmt: skip
             done_ids.append(ids[pos])
             done_embeddings.append(batch.embeddings)
@@ -299,6 +300,7 @@ def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) 
         return PredictionBlock.build(
             item_ids=ids[part], label_ids=label_ids, top_labels=scores.top_labels,
             top_probs=scores.top_probs, image_max=scores.image_max, text_max=scores.text_max,
+            image_top=scores.image_top, text_top=scores.text_top,
         )  # fmt: skip
 
     def blocks(size: int = 65536):
