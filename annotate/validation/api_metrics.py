@@ -1,4 +1,5 @@
-"""Metrics endpoints of a sample: thresholds, classes, agreement (+ scores, progress).
+"""Metrics endpoints of a sample: thresholds, classes, agreement (+ scores, progress,
+annotators).
 
 Thin: fetch the sample through the lead-only helper (outsiders 404, annotators 403), then call
 the one computation in metrics.py. Each answer carries an ETag built from the verdicts'
@@ -18,6 +19,7 @@ from annotate.rest import query_params, responses
 from annotate.validation import metrics
 from annotate.validation.serializers import (
     AgreementSerializer,
+    AnnotatorsSerializer,
     ClassesSerializer,
     ProgressSerializer,
     ScoresSerializer,
@@ -93,7 +95,10 @@ def sample_agreement(request: Request, pk: int) -> Response:
 @extend_schema(responses=_documented(ScoresSerializer))
 @api_view(["GET"])
 def sample_scores(request: Request, pk: int) -> Response:
-    """Accuracy of every run on the dataset (same taxonomy) against the verdicts so far."""
+    """Accuracy of every run on the dataset (same taxonomy) against the verdicts and the lead's
+    adjudications so far (hidden runs left out, but for the sample's own), and `pairs`: two
+    runs on the items the facts decide for both, with an exact McNemar test on the items only
+    one of them gets right."""
     return _conditional(request, pk, "scores", metrics.runs_score, ScoresSerializer)
 
 
@@ -102,3 +107,13 @@ def sample_scores(request: Request, pk: int) -> Response:
 def sample_progress(request: Request, pk: int) -> Response:
     """Verdicts per annotator and progress per label."""
     return _conditional(request, pk, "progress", metrics.progress_table, ProgressSerializer)
+
+
+@extend_schema(responses=_documented(AnnotatorsSerializer))
+@api_view(["GET"])
+def sample_annotators(request: Request, pk: int) -> Response:
+    """Per annotator: verdicts, hits, misses, skips, corrected labels; median seconds per
+    verdict with the quartiles; agreement with the majority of the OTHER annotators
+    (leave-one-out) and with the lead's adjudications, each with a 95 % Wilson interval; the
+    last verdict's time."""
+    return _conditional(request, pk, "annotators", metrics.annotators_table, AnnotatorsSerializer)

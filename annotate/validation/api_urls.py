@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate.validation import api, api_explorer, api_metrics
+from annotate.validation import api, api_explorer, api_lead, api_metrics
 
 urlpatterns: list = [
     # The run explorer.
@@ -23,4 +23,18 @@ urlpatterns: list = [
     path("samples/<int:pk>/agreement/", api_metrics.sample_agreement, name="api-agreement"),
     path("samples/<int:pk>/scores/", api_metrics.sample_scores, name="api-scores"),
     path("samples/<int:pk>/progress/", api_metrics.sample_progress, name="api-progress"),
+    # The lead's work on a sample: disagreements, adjudications, per-annotator figures.
+    path("samples/<int:pk>/annotators/", api_metrics.sample_annotators, name="api-annotators"),
+    path(
+        "samples/<int:pk>/disagreements/",
+        api_lead.sample_disagreements,
+        name="api-sample-disagreements",
+    ),
+    path("adjudications/", api_lead.adjudication_create, name="api-adjudication-create"),
+    path("adjudications/<int:pk>/", api_lead.adjudication_detail, name="api-adjudication-detail"),
+    path(
+        "adjudications/<int:pk>/withdraw/",
+        api_lead.adjudication_withdraw_view,
+        name="api-adjudication-withdraw",
+    ),
 ]

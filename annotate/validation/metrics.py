@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from django.core.cache import cache
-from django.db.models import Count, Max, Q, Value
+from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When
 
 from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
@@ -30,6 +30,7 @@ from annotate.validation.assignment import progress_counts, progress_sum
 from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_sample_for_user
 from classifier.models import ClassificationRun, Prediction
+from classifier.scoring import stored_label_counts
 
 HIT, MISS, SKIP = Verdict.Value.HIT.value, Verdict.Value.MISS.value, Verdict.Value.SKIP.value
 # Majority outcome of an item: no hit/miss verdict yet, or a tie between hits and misses.
@@ -205,6 +206,45 @@ def sample_outcomes(*, sample: Sample) -> Outcomes:
     )
 
 
+DISAGREEMENT_STATUSES = ("open", "decided", "all")
+
+
+def disagreements(*, sample: Sample, status: str = "all"):
+    """The sample items the lead should look at (docs/architecture.md#adjudication): at least
+    one hit and one miss, or misses with different corrected labels, or already adjudicated.
+    `status`: `open` (no adjudication yet), `decided`, or `all`. Each row carries `hits`,
+    `misses` and `majority` (hit, miss or tie, before the lead), its prediction, its item, its
+    adjudication and, prefetched, its verdicts: two queries for a page of any size."""
+    if status not in DISAGREEMENT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(DISAGREEMENT_STATUSES)}")
+    rows = SampleItem.objects.filter(sample=sample).annotate(
+        hits=Count("verdicts", filter=Q(verdicts__value=HIT)),
+        misses=Count("verdicts", filter=Q(verdicts__value=MISS)),
+        corrections=Count("verdicts__corrected_label", distinct=True),
+        majority=Case(
+            When(hits__gt=F("misses"), then=Value(HIT)),
+            When(misses__gt=F("hits"), then=Value(MISS)),
+            default=Value(TIE),
+        ),
+    )
+    rows = rows.filter(
+        Q(hits__gt=0, misses__gt=0) | Q(corrections__gt=1) | Q(adjudication__isnull=False)
+    )
+    if status != "all":
+        rows = rows.filter(adjudication__isnull=status == "open")
+    verdicts = Verdict.objects.select_related("annotator", "corrected_label").order_by("id")
+    return (
+        rows.select_related(
+            "prediction__item",
+            "prediction__label",
+            "adjudication__corrected_label",
+            "adjudication__decided_by",
+        )
+        .prefetch_related(Prefetch("verdicts", queryset=verdicts))
+        .order_by("position")
+    )
+
+
 def _div(a: float, b: float) -> float | None:
     return None if b == 0 else a / b
 
@@ -344,7 +384,11 @@ def thresholds_table(
 def run_label_frequency(*, run: ClassificationRun, label_ids: list[int]) -> dict[int, int]:
     """How often the run predicted each label: one GROUP BY over the run's predictions (about
     0.1 s for a million). A finished run's predictions no longer change, so its counts are
-    cached, keyed by the finish time (a resumed or re-scored run gets a new one)."""
+    cached, keyed by the finish time (a resumed or re-scored run gets a new one). A run that
+    stored its counts when it succeeded is not counted at all (docs/architecture.md#explorer)."""
+    stored = stored_label_counts(run)
+    if stored is not None:
+        return {label_id: stored[label_id] for label_id in label_ids if label_id in stored}
     key = None
     if run.status == ClassificationRun.Status.SUCCEEDED and run.finished:
         ids = ",".join(map(str, label_ids))
@@ -825,5 +869,5 @@ def dashboard_build(*, sample: Sample, step: float = DEFAULT_STEP) -> dict[str, 
         "agreement": agreement_table(sample=sample, outcomes=outcomes),
         "progress": progress_table(sample=sample, outcomes=outcomes),
         "scores": runs_score(sample=sample),
-        "annotator_figures": annotators_table(sample=sample, outcomes=outcomes),
+        "annotators": annotators_table(sample=sample, outcomes=outcomes),
     }

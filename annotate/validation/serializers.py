@@ -7,9 +7,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotate.datasets.api import item_thumbnail_url
 from annotate.rest import ErrorSerializer, OptionalCharField
 from annotate.validation.assignment import sample_progress
-from annotate.validation.models import Sample, Verdict
+from annotate.validation.models import Adjudication, Sample, Verdict
 
 NULLABLE_FLOAT = {"allow_null": True}
 
@@ -158,6 +159,7 @@ class ThresholdRowSerializer(serializers.Serializer):
     ratio_low = serializers.FloatField(**NULLABLE_FLOAT)
     ratio_high = serializers.FloatField(**NULLABLE_FLOAT)
     precision = serializers.FloatField(**NULLABLE_FLOAT)
+    adjudicated = serializers.IntegerField(help_text="of them, items the lead adjudicated")
 
 
 class HistogramSerializer(serializers.Serializer):
@@ -178,6 +180,7 @@ class ThresholdsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     step = serializers.FloatField()
     histogram = HistogramSerializer()
+    adjudicated = serializers.IntegerField(help_text="items decided by the lead, not the majority")
 
 
 class ClassRowSerializer(serializers.Serializer):
@@ -192,6 +195,7 @@ class ClassRowSerializer(serializers.Serializer):
     accuracy = serializers.FloatField(**NULLABLE_FLOAT)
     accuracy_low = serializers.FloatField(**NULLABLE_FLOAT)
     accuracy_high = serializers.FloatField(**NULLABLE_FLOAT)
+    adjudicated = serializers.IntegerField(help_text="of them, items the lead adjudicated")
 
 
 class ClassesSerializer(serializers.Serializer):
@@ -226,9 +230,32 @@ class ScoreRowSerializer(serializers.Serializer):
     accuracy_high = serializers.FloatField(**NULLABLE_FLOAT)
 
 
+class RunPairSerializer(serializers.Serializer):
+    """Two runs on the items the facts decide for both (docs/architecture.md#run-comparison)."""
+
+    a = serializers.IntegerField()
+    a_name = serializers.CharField()
+    b = serializers.IntegerField()
+    b_name = serializers.CharField()
+    current = serializers.BooleanField(help_text="run a is the sample's run")
+    items = serializers.IntegerField(help_text="shared items")
+    a_correct = serializers.IntegerField()
+    b_correct = serializers.IntegerField()
+    both_correct = serializers.IntegerField()
+    a_only = serializers.IntegerField(help_text="items only run a gets right")
+    b_only = serializers.IntegerField(help_text="items only run b gets right")
+    neither = serializers.IntegerField()
+    a_accuracy = serializers.FloatField(**NULLABLE_FLOAT)
+    b_accuracy = serializers.FloatField(**NULLABLE_FLOAT)
+    mcnemar_p = serializers.FloatField(
+        **NULLABLE_FLOAT, help_text="exact two-sided McNemar test; null without discordant items"
+    )
+
+
 class ScoresSerializer(serializers.Serializer):
     items = serializers.IntegerField()
     rows = ScoreRowSerializer(many=True)
+    pairs = RunPairSerializer(many=True, help_text="runs compared on their shared items")
 
 
 class AnnotatorProgressSerializer(serializers.Serializer):
@@ -249,6 +276,7 @@ class LabelProgressSerializer(serializers.Serializer):
     decided = serializers.IntegerField()
     ties = serializers.IntegerField()
     verdicts = serializers.IntegerField()
+    adjudicated = serializers.IntegerField(help_text="items the lead adjudicated")
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -260,3 +288,92 @@ class ProgressSerializer(serializers.Serializer):
     percent = serializers.FloatField()
     annotators = AnnotatorProgressSerializer(many=True)
     labels = LabelProgressSerializer(many=True)
+    adjudicated = serializers.IntegerField(help_text="items the lead adjudicated")
+
+
+# ---------------------------------------------------------------- adjudication
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    """A lead's decision on a sample item (docs/architecture.md#adjudication)."""
+
+    id = serializers.IntegerField()
+    sample_item = serializers.IntegerField(source="sample_item_id")
+    value = serializers.ChoiceField(choices=Adjudication.Value.choices)
+    corrected_label = serializers.IntegerField(source="corrected_label_id", allow_null=True)
+    corrected_label_key = serializers.CharField(source="corrected_label.key", allow_null=True)
+    note = serializers.CharField()
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True)
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class DisagreementVerdictSerializer(serializers.Serializer):
+    annotator = serializers.CharField(source="annotator.username")
+    value = serializers.ChoiceField(choices=Verdict.Value.choices)
+    corrected_label = LabelSerializer(allow_null=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class DisagreementSerializer(serializers.Serializer):
+    """A sample item whose annotators disagree (or that the lead decided), with every verdict
+    side by side. Context: `request` (absolute thumbnail URLs)."""
+
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    item = serializers.IntegerField(source="prediction.item_id")
+    external_id = serializers.CharField(source="prediction.item.external_id")
+    caption = serializers.CharField(source="prediction.item.caption", allow_blank=True)
+    thumbnail_url = serializers.SerializerMethodField()
+    label = LabelSerializer(source="prediction.label")
+    probability = serializers.FloatField(source="prediction.probability")
+    hits = serializers.IntegerField()
+    misses = serializers.IntegerField()
+    majority = serializers.ChoiceField(
+        choices=["hit", "miss", "tie"], help_text="of the hit/miss verdicts, before the lead"
+    )
+    verdicts = DisagreementVerdictSerializer(many=True)
+    adjudication = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.URLField())
+    def get_thumbnail_url(self, item) -> str:
+        return item_thumbnail_url(item.prediction.item_id, self.context.get("request"))
+
+    @extend_schema_field(AdjudicationSerializer(allow_null=True))
+    def get_adjudication(self, item) -> dict | None:
+        adjudication = getattr(item, "adjudication", None)
+        return AdjudicationSerializer(adjudication).data if adjudication else None
+
+
+class AnnotatorFiguresSerializer(serializers.Serializer):
+    annotator = serializers.CharField()
+    verdicts = serializers.IntegerField(help_text="skips included")
+    hits = serializers.IntegerField()
+    misses = serializers.IntegerField()
+    skips = serializers.IntegerField()
+    corrected = serializers.IntegerField()
+    timed = serializers.IntegerField(help_text="verdicts with a recorded duration")
+    median_seconds = serializers.FloatField(**NULLABLE_FLOAT)
+    q1_seconds = serializers.FloatField(**NULLABLE_FLOAT, help_text="first quartile")
+    q3_seconds = serializers.FloatField(**NULLABLE_FLOAT, help_text="third quartile")
+    majority_items = serializers.IntegerField(
+        help_text="hit/miss verdicts compared with the majority of the OTHER annotators"
+    )
+    majority_agree = serializers.IntegerField()
+    majority_agreement = serializers.FloatField(**NULLABLE_FLOAT)
+    majority_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    majority_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    majority_ties = serializers.IntegerField(help_text="left out: the other annotators tie")
+    lead_items = serializers.IntegerField(help_text="hit/miss verdicts on adjudicated items")
+    lead_agree = serializers.IntegerField()
+    lead_agreement = serializers.FloatField(**NULLABLE_FLOAT)
+    lead_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    lead_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    last = serializers.DateTimeField(help_text="the annotator's last verdict")
+
+
+class AnnotatorsSerializer(serializers.Serializer):
+    rows = AnnotatorFiguresSerializer(many=True)
+    adjudicated = serializers.IntegerField(help_text="items of the sample the lead decided")

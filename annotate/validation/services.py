@@ -1,5 +1,6 @@
-"""Verdicts: record, change and undo. The API, the annotation page and the benchmark all call
-these functions; their errors (annotate/errors.py) carry the status code the API answers.
+"""Verdicts: record, change and undo; a lead's adjudications: record and withdraw. The API,
+the annotation page, the lead's pages and the benchmark all call these functions; their
+errors (annotate/errors.py) carry the status code the API answers.
 
 `SampleItem.verdict_count` counts hit and miss verdicts (a skip means "someone else, please",
 so it does not use up one of the wanted verdicts). Every change to it happens with an F()
@@ -17,7 +18,7 @@ from annotate.errors import Conflict, Invalid, NotFound
 from annotate.leasing import answer_duration
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import lease_grant, lease_release
-from annotate.validation.models import Lease, Sample, SampleItem, Verdict
+from annotate.validation.models import Adjudication, Lease, Sample, SampleItem, Verdict
 
 COUNTED = (Verdict.Value.HIT, Verdict.Value.MISS)
 
@@ -186,3 +187,63 @@ def sample_set_status(*, sample: Sample, status: str) -> Sample:
     if status == Sample.Status.CLOSED:
         Lease.objects.filter(sample_item__sample=sample).delete()
     return sample
+
+
+# ---------------------------------------------------------------- adjudication
+
+MAX_NOTE = 5000
+
+
+class AdjudicationError(Invalid):
+    """An adjudication the rules refuse (bad value, no note, a label with a hit): HTTP 400."""
+
+
+def adjudication_record(
+    *, sample_item: SampleItem, lead, value: str, corrected_label=None, note: str
+) -> tuple[Adjudication, bool]:
+    """A lead's decision on a sample item (the caller checked the role); returns (adjudication,
+    created). It overrides the annotators' majority in every table
+    (docs/architecture.md#adjudication).
+
+    - the note is required: it is the record of why;
+    - a corrected label (a Label, an id or a key of the run's taxonomy) goes only with a miss;
+    - the same decision again changes nothing (not even `updated`), so a repeated submission is
+      harmless; a different one replaces the decision;
+    - a closed sample still takes decisions: adjudication is what a lead does once the
+      annotators are done.
+    """
+    if value not in Adjudication.Value.values:
+        raise AdjudicationError(f"value must be one of {', '.join(Adjudication.Value.values)}")
+    if corrected_label not in (None, "") and value != Adjudication.Value.MISS:
+        raise AdjudicationError("corrected_label goes only with a miss")
+    text = "" if note is None else str(note).strip()
+    if not text:
+        raise AdjudicationError("note is required: say why")
+    if len(text) > MAX_NOTE:
+        raise AdjudicationError(f"note is longer than {MAX_NOTE} characters")
+    label = label_resolve(sample_item=sample_item, label=corrected_label)
+    with transaction.atomic():
+        # One writer per item at a time: a repeated or concurrent submission queues here.
+        SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
+        current = Adjudication.objects.filter(sample_item=sample_item).first()
+        wanted = (value, label.pk if label else None, text)
+        if current is not None:
+            if (current.value, current.corrected_label_id, current.note) == wanted:
+                return current, False
+            current.value, current.corrected_label, current.note = value, label, text
+            current.decided_by = lead
+            current.save()
+            return current, False
+        adjudication = Adjudication.objects.create(
+            sample_item=sample_item, value=value, corrected_label=label, note=text, decided_by=lead
+        )
+    return adjudication, True
+
+
+def adjudication_withdraw(*, sample_item: SampleItem) -> bool:
+    """Remove the lead's decision on an item: it goes back to its majority. Returns whether
+    there was one (withdrawing twice is harmless)."""
+    with transaction.atomic():
+        SampleItem.objects.select_for_update().filter(pk=sample_item.pk).first()
+        deleted, _ = Adjudication.objects.filter(sample_item=sample_item).delete()
+    return deleted > 0
