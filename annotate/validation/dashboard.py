@@ -94,6 +94,7 @@ CSV_TABLES = {
     "annotators": (metrics.ANNOTATOR_COLUMNS, lambda d: d["progress"]["annotators"]),
     "labels": (metrics.LABEL_PROGRESS_COLUMNS, lambda d: d["progress"]["labels"]),
     "scores": (metrics.SCORE_COLUMNS, lambda d: d["scores"]["rows"]),
+    "annotator-figures": (metrics.ANNOTATOR_FIGURE_COLUMNS, lambda d: d["annotators"]["rows"]),
 }
 
 
