@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from annotate.datasets.models import Dataset, Role
-from annotate.datasets.paths import UnsafePath, safe_path
+from annotate.datasets.paths import UnsafePath, image_roots, safe_path
 from annotate.taxonomies.importers import PLACES365, PLACES365_INDOOR_OUTDOOR
 from annotate.taxonomies.models import DEFAULT_TEMPLATE
 
@@ -27,11 +27,21 @@ def _server_file(value: str, bundled: dict[str, Path]) -> Path:
 
 
 class DatasetImportForm(forms.Form):
+    """`import_job_start` checks the folder (and again the captions file) and queues the job."""
+
     name = forms.SlugField(max_length=100, help_text="a new name, or an existing one to update")
-    folder = forms.CharField(max_length=1000, help_text="a folder inside SIEVE_IMAGE_ROOTS")
+    folder = forms.CharField(max_length=1000)
     captions = forms.CharField(
-        max_length=1000, required=False, help_text="CSV or JSONL; empty: sidecar .txt files"
+        max_length=1000,
+        required=False,
+        help_text="a CSV (filename,caption) or JSONL file inside SIEVE_IMAGE_ROOTS; empty: "
+        "sidecar .txt files next to the images",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        roots = ", ".join(str(root) for root in image_roots()) or "none configured"
+        self.fields["folder"].help_text = f"a folder inside SIEVE_IMAGE_ROOTS ({roots})"
 
     def clean_captions(self) -> Path | None:
         value = self.cleaned_data["captions"].strip()

@@ -5,27 +5,32 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from annotate.console.forms import DatasetImportForm, MembershipForm, TaxonomyImportForm
 from annotate.datasets.access import admin_required, membership_set
-from annotate.datasets.importers import DatasetImportError, dataset_import
-from annotate.datasets.models import Dataset, Membership
+from annotate.datasets.import_jobs import import_job_start
+from annotate.datasets.models import Dataset, ImportJob, Membership
 from annotate.taxonomies.importers import TaxonomyImportError, taxonomy_import
 from annotate.taxonomies.models import Taxonomy
 from classifier.forms import RunForm
 from classifier.selectors import get_run_for_user, runs_for_user, runs_with_progress
 from classifier.services import run_cancel, run_create
 
-# The console imports inside the request (~10,000 images/s): bigger folders would outlive
-# proxy timeouts, so they are refused with the equivalent command instead.
-CONSOLE_MAX_IMAGES = 200_000
 CONSOLE_RUNS = 20
+CONSOLE_IMPORT_JOBS = 10
+
+
+def _import_jobs() -> dict:
+    jobs = list(ImportJob.objects.select_related("dataset", "created_by")[:CONSOLE_IMPORT_JOBS])
+    return {"jobs": jobs, "jobs_active": any(job.status in ImportJob.ACTIVE for job in jobs)}
 
 
 def _render_console(request: HttpRequest, status: int = 200, **forms) -> HttpResponse:
     context = {
+        **_import_jobs(),
         "dataset_form": forms.get("dataset_form") or DatasetImportForm(),
         "taxonomy_form": forms.get("taxonomy_form") or TaxonomyImportForm(),
         "membership_form": forms.get("membership_form") or MembershipForm(),
@@ -45,21 +50,29 @@ def console(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def import_dataset(request: HttpRequest) -> HttpResponse:
+    """Queue the import (a worker runs it: docs/architecture.md#import-jobs); bad input is
+    refused here, with the form."""
     form = DatasetImportForm(request.POST)
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            result = dataset_import(
-                name=form.cleaned_data["name"],
-                folder=form.cleaned_data["folder"],
-                captions=form.cleaned_data["captions"],
-                max_images=CONSOLE_MAX_IMAGES,
-            )
-        except DatasetImportError as exc:
-            form.add_error(None, str(exc))
+            job = import_job_start(
+                name=data["name"], folder=data["folder"], captions=str(data["captions"] or ""),
+                created_by=request.user,
+            )  # fmt: skip
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, f"Imported {result.summary()}")
-            return redirect("console")
+            messages.success(request, f"Import of {job.dataset_name} queued (job {job.pk}).")
+            return redirect(reverse("console") + "#console-import-jobs")
     return _render_console(request, status=400, dataset_form=form)
+
+
+@admin_required
+def import_job_list(request: HttpRequest) -> HttpResponse:
+    """The import jobs and their progress (polled by htmx every second while one is active)."""
+    return render(request, "console/_import_jobs.html", _import_jobs())
 
 
 @require_POST
@@ -102,12 +115,18 @@ def member_set(request: HttpRequest) -> HttpResponse:
     return _render_console(request, status=400, membership_form=form)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @admin_required
 def member_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the confirmation step (without JavaScript; with it, htmx asks in a dialog and
+    posts). POST: remove the membership."""
     membership = get_object_or_404(Membership.objects.select_related("user", "dataset"), pk=pk)
+    if request.method == "GET":
+        return render(request, "console/member_remove.html", {"membership": membership})
     membership.delete()
     messages.success(request, f"Removed {membership.user} from {membership.dataset}")
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Redirect": reverse("console")})
     return redirect("console")
 
 

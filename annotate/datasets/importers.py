@@ -1,7 +1,7 @@
 """Dataset import: a folder of images plus captions, as one transaction of bulk upserts.
 
-Used by `manage.py import_dataset`, the admin console and the tests: one function,
-`dataset_import`, several front doors.
+Used by `manage.py import_dataset`, the console's import jobs (run by a worker:
+import_jobs.py) and the tests: one function, `dataset_import`, several front doors.
 
 Formats (README.md, "Datasets, taxonomies and members"): images under FOLDER (external id =
 the path relative to FOLDER, with `/` separators); captions from a CSV (`filename,caption`), a
@@ -416,14 +416,6 @@ def _check_request(
     return root, captions_path
 
 
-def _check_image_count(count: int, max_images: int | None, *, name: str, root: Path) -> None:
-    if max_images is not None and count > max_images:
-        raise DatasetImportError(
-            f"{count:,} images is more than {max_images:,} for an import from the web "
-            f"console; run `manage.py import_dataset {name} {root}` instead"
-        )
-
-
 @dataclass
 class _Captions:
     """The captions and metadata an import brings, by external id."""
@@ -610,19 +602,17 @@ def dataset_import(
     folder: str | Path,
     captions: str | Path | None = None,
     progress: Progress | None = None,
-    max_images: int | None = None,
 ) -> ImportResult:
     """Create or update dataset `name` from the images under `folder`.
 
     Re-importing upserts by (dataset, external id): items are updated, never duplicated;
     items whose image disappeared get status `missing`. Items without a new caption keep the
-    one they had. Everything is written in one transaction. With `max_images`, a larger
-    folder is refused before any file is read (the console's bound on work in a request).
+    one they had. Everything is written in one transaction. `progress(done, total)` is
+    called as image headers are read (every 500 images and at the end).
     """
     started = time.monotonic()
     root, captions_path = _check_request(name, folder, captions)
     scan = scan_folder(root)
-    _check_image_count(len(scan.images), max_images, name=name, root=root)
     new, report = _read_caption_source(captions_path, root, scan)
     probes = _probe_all(root, scan, progress)
     # Headers are read before the transaction: with SQLite the write lock is held only while

@@ -94,3 +94,54 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset.name}:{self.external_id}"
+
+
+class ImportJob(models.Model):
+    """A dataset import queued from the console and run by a worker on queue `default`
+    (docs/architecture.md#import-jobs). The worker writes its progress here; the console
+    polls it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    dataset_name = models.SlugField(max_length=100)
+    folder = models.CharField(max_length=1000)  # the real path, inside SIEVE_IMAGE_ROOTS
+    captions = models.CharField(max_length=1000, blank=True)  # empty: sidecar .txt files
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # Image headers read so far, of `total` images (null until the folder has been scanned).
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    created_items = models.PositiveIntegerField(default=0)
+    updated_items = models.PositiveIntegerField(default=0)
+    unreadable_items = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)  # ImportResult.as_dict() + "summary"
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)  # > 1: redelivered after a crash
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)  # the last progress write
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["dataset_name", "status"], name="importjob_name_status")]
+
+    def __str__(self) -> str:
+        return f"import of {self.dataset_name} ({self.status})"
+
+    @property
+    def percent(self) -> float:
+        if self.status == self.Status.SUCCEEDED:
+            return 100.0
+        return 100.0 * self.done / self.total if self.total else 0.0
