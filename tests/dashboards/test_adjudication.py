@@ -3,11 +3,13 @@ create / repeat / change / withdraw and who may do it, and the decision overridi
 annotators' majority in the dashboard's tables."""
 
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 
 from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
@@ -19,7 +21,7 @@ from annotate.validation.services import (
     adjudication_record,
     adjudication_withdraw,
 )
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, login, make_user
 from tests.dashboards.conftest import (
     add_verdicts,
     make_items,
@@ -285,3 +287,79 @@ def test_label_of_another_taxonomy_is_refused(disputed, lee) -> None:
             sample_item=disputed.sample_items[0], lead=lee, value="miss", corrected_label=other,
             note="n",
         )  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_lead_adjudicates_in_the_browser_and_the_dashboard_follows(
+    browser, live_server, disputed, dataset
+) -> None:
+    """The dashboard open in one tab; in another the lead decides item 0 (a majority miss) is a
+    hit, with a note, then item 5 (a tie) is a miss with a right label found by searching the
+    taxonomy. The dashboard's counts change by themselves; no console error, no CSP report."""
+    for item in disputed.items:  # the thumbnails the page shows
+        Image.new("RGB", (64, 48), (200, 120, 40)).save(Path(dataset.image_root) / item.image_path)
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    problems: list[str] = []
+    dashboard, page = context.new_page(), context.new_page()
+    for tab in (dashboard, page):
+        tab.set_default_timeout(15_000)
+        tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    login(page, live_server, "lee")
+    sample, s = disputed.sample, disputed.sample_items
+    dashboard.goto(f"{live_server.url}/samples/{sample.pk}/")
+    hits = dashboard.locator("#dash-summary [data-field=hits]")
+    errors = dashboard.locator("#dash-summary [data-field=errors]")
+    assert (hits.inner_text(), errors.inner_text()) == ("1", "1")
+
+    page.goto(f"{live_server.url}/samples/{sample.pk}/disagreements/")
+    card = page.locator(f"#item-{s[0].pk}")
+    assert "2 misses" in card.locator(".dis-votes").inner_text()
+    assert card.locator(".dis-verdicts tbody tr").count() == 3
+    card.locator("input[name=value][value=hit]").check()
+    card.locator("textarea[name=note]").fill("The <b>shop</b> is plainly there.")
+    card.locator("button[type=submit].primary").click()
+    card = page.locator(f"#item-{s[0].pk}")
+    card.locator(".dis-saved").wait_for()
+    assert "decided by the lead: hit" in card.locator(".dis-badge").inner_text()
+    assert card.locator(".dis-note").inner_text() == "The <b>shop</b> is plainly there."
+    dashboard.wait_for_function(
+        "() => document.querySelector('#dash-summary [data-field=hits]').textContent === '2'"
+    )
+    assert errors.inner_text() == "0"
+
+    # A miss with the right label, found by typing in the taxonomy search.
+    tie = page.locator(f"#item-{s[5].pk}")
+    tie.locator("input[name=q]").fill("label 02")
+    tie.locator(f"#labels-{s[5].pk} .label-pick", has_text="label 02").first.click()
+    assert tie.locator("input[name=value][value=miss]").is_checked()
+    assert tie.locator("input[name=corrected_label]").input_value() == disputed.labels[2].key
+    tie.locator("textarea[name=note]").fill("Not label 1.")
+    tie.locator("button[type=submit].primary").click()
+    page.locator(f"#item-{s[5].pk} .dis-saved").wait_for()
+    dashboard.wait_for_function(
+        "() => document.querySelector('#dash-summary [data-field=errors]').textContent === '1'"
+    )
+    decided = {a.sample_item_id: a for a in Adjudication.objects.select_related("corrected_label")}
+    assert decided[s[0].pk].value == "hit"
+    assert (decided[s[5].pk].value, decided[s[5].pk].corrected_label.key) == (
+        "miss", disputed.labels[2].key,
+    )  # fmt: skip
+
+    # Withdrawn from the "decided" list: the majority counts again.
+    page.goto(f"{live_server.url}/samples/{sample.pk}/disagreements/?status=decided")
+    card = page.locator(f"#item-{s[0].pk}")
+    card.locator("button", has_text="Withdraw decision").click()
+    page.locator(f"#item-{s[0].pk} .dis-saved").wait_for()
+    dashboard.wait_for_function(
+        "() => document.querySelector('#dash-summary [data-field=hits]').textContent === '1'"
+    )
+    assert not Adjudication.objects.filter(sample_item=s[0]).exists()
+    # A note is required: the browser refuses an empty one, and nothing is saved.
+    card = page.locator(f"#item-{s[0].pk}")
+    card.locator("input[name=value][value=hit]").check()
+    card.locator("button[type=submit].primary").click()
+    assert card.locator("textarea[name=note]").evaluate("el => !el.validity.valid")
+    assert not Adjudication.objects.filter(sample_item=s[0]).exists()
+    assert problems == []
+    context.close()
