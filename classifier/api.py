@@ -2,8 +2,9 @@
 selectors, state changes from `classifier.services`, numbers from `classifier.scoring`; the
 answers are `classifier.serializers`, the errors `annotate.rest`'s handler.
 
-Leads and annotators of a dataset read its runs; only admins (global, or admin of the
-dataset) start, cancel or resume them. Another dataset's run answers 404."""
+Leads and annotators of a dataset read its runs; leads also hide and unhide them; only admins
+(global, or admin of the dataset) start, cancel, resume or delete them. Another dataset's run
+answers 404."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,12 +16,21 @@ from annotate.datasets.access import require_role, roles_by_dataset
 from annotate.datasets.models import Role
 from annotate.datasets.selectors import find_by_name_or_id, get_dataset_for_user
 from annotate.errors import NotFound
-from annotate.rest import PageQuery, page_of, paginate, query_params, responses
+from annotate.rest import (
+    PageQuery,
+    StrictBooleanField,
+    page_of,
+    paginate,
+    query_params,
+    responses,
+)
 from annotate.taxonomies.models import Taxonomy
 from classifier.models import ClassificationRun
 from classifier.scoring import run_coverage, run_label_distribution
 from classifier.selectors import (
     RUNS_ADMINS_ONLY,
+    RUNS_DELETE_ADMINS_ONLY,
+    RUNS_HIDE_LEADS_ONLY,
     get_run_for_user,
     runs_for_user,
     runs_with_progress,
@@ -29,9 +39,10 @@ from classifier.serializers import (
     CoverageSerializer,
     LabelDistributionSerializer,
     RunCreateSerializer,
+    RunDeletedSerializer,
     RunSerializer,
 )
-from classifier.services import run_cancel, run_create, run_resume
+from classifier.services import run_cancel, run_create, run_delete, run_hide, run_resume
 
 
 def run_json(run: ClassificationRun, request: Request | None = None, role: str | None = None):
@@ -44,6 +55,9 @@ class RunListQuery(PageQuery):
     dataset = serializers.IntegerField(required=False, min_value=1, help_text="only this dataset")
     status = serializers.ChoiceField(
         choices=ClassificationRun.Status.choices, required=False, help_text="only this status"
+    )
+    hidden = serializers.BooleanField(
+        required=False, help_text="1: hidden runs too (left out by default)"
     )
 
 
@@ -68,12 +82,14 @@ def _taxonomy(value: str) -> Taxonomy:
 )
 @api_view(["GET", "POST"])
 def run_list(request: Request) -> Response:
-    """GET: the runs of your datasets (newest first; ?dataset=ID, ?status=...).
+    """GET: the runs of your datasets (newest first; ?dataset=ID, ?status=..., ?hidden=1 to
+    list hidden runs too).
     POST (admins of the dataset): start a run."""
     if request.method == "POST":
         return _run_start(request)
     query = query_params(RunListQuery, request)
-    runs = runs_for_user(request.user).select_related("dataset", "taxonomy", "created_by")
+    runs = runs_for_user(request.user, include_hidden=query.get("hidden", False))
+    runs = runs.select_related("dataset", "taxonomy", "created_by")
     runs = runs.order_by("-id")
     if "dataset" in query:
         runs = runs.filter(dataset_id=query["dataset"])
@@ -108,10 +124,39 @@ def _run_start(request: Request) -> Response:
     return Response(run_json(run, request, role), status=status.HTTP_201_CREATED)
 
 
-@extend_schema(responses=responses({200: RunSerializer}, 404))
-@api_view(["GET"])
+@extend_schema(methods=["GET"], responses=responses({200: RunSerializer}, 404))
+@extend_schema(
+    methods=["DELETE"],
+    request=None,
+    responses=responses({200: RunDeletedSerializer}, 403, 404, 409),
+)
+@api_view(["GET", "DELETE"])
 def run_detail(request: Request, pk: int) -> Response:
+    """GET: the run (hidden or not). DELETE (admins of the dataset): the run with its
+    predictions, samples and verdicts, answered with how many of each went; 409 while the
+    run is queued or running (cancel it first)."""
     run, role = get_run_for_user(request.user, pk)
+    if request.method == "DELETE":
+        require_role(role, Role.ADMIN, RUNS_DELETE_ADMINS_ONLY)
+        deleted = run_delete(run=run)
+        return Response(RunDeletedSerializer({"run": run.pk, **deleted}).data)
+    return Response(run_json(run, request, role))
+
+
+class RunHideSerializer(serializers.Serializer):
+    hidden = StrictBooleanField(default=True, help_text="true hides the run, false shows it")
+
+
+@extend_schema(request=RunHideSerializer, responses=responses({200: RunSerializer}, 400, 403, 404))
+@api_view(["POST"])
+def run_hide_view(request: Request, pk: int) -> Response:
+    """Hide a run from the run lists, or show it again with `{"hidden": false}` (leads and
+    admins of the dataset). Its page, samples and verdicts stay."""
+    run, role = get_run_for_user(request.user, pk)
+    require_role(role, Role.LEAD, RUNS_HIDE_LEADS_ONLY)
+    body = RunHideSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    run = run_hide(run=run, hidden=body.validated_data["hidden"])
     return Response(run_json(run, request, role))
 
 

@@ -1,20 +1,23 @@
 """Read-side computations on a run's predictions, shared by the API, the run page and the
 commands (docs/architecture.md "Coverage table")."""
 
+from collections.abc import Sequence
+
 from django.db.models import Count, Q
 
+from annotate.taxonomies.models import Label
 from classifier.models import ClassificationRun
 
 THRESHOLDS = [round(i / 10, 1) for i in range(11)]
 EPSILON = 1e-9  # 0.3 stored as a float must count as >= 0.3
 
 
-def run_coverage(*, run: ClassificationRun) -> list[dict]:
-    """For each threshold 0.0..1.0: items with top probability >= threshold, and their
-    percent of the run's predicted items (one query)."""
+def run_coverage(*, run: ClassificationRun, thresholds: Sequence[float] = THRESHOLDS) -> list[dict]:
+    """For each threshold 0.0..1.0 (or each of `thresholds`): items with top probability >=
+    threshold, and their percent of the run's predicted items (one query)."""
     aggregates = {
         f"t{i}": Count("id", filter=Q(probability__gte=t - EPSILON))
-        for i, t in enumerate(THRESHOLDS)
+        for i, t in enumerate(thresholds)
     }
     aggregates["total"] = Count("id")
     counts = run.predictions.aggregate(**aggregates)
@@ -25,18 +28,38 @@ def run_coverage(*, run: ClassificationRun) -> list[dict]:
             "classified": counts[f"t{i}"],
             "percent": round(100.0 * counts[f"t{i}"] / total, 2) if total else 0.0,
         }
-        for i, t in enumerate(THRESHOLDS)
+        for i, t in enumerate(thresholds)
     ]
 
 
+def stored_label_counts(run: ClassificationRun) -> dict[int, int] | None:
+    """{label id: predictions} as the run stored them when it succeeded; None for a run that
+    has not (still active, failed, or finished before the counts were stored), which the
+    callers then count (docs/architecture.md#explorer)."""
+    if run.status != ClassificationRun.Status.SUCCEEDED or not run.label_counts:
+        return None
+    return {int(label_id): count for label_id, count in run.label_counts.items()}
+
+
 def run_label_distribution(*, run: ClassificationRun, limit: int = 20) -> list[dict]:
-    """The most frequent predicted labels (ties by label key), with counts and percents."""
-    total = run.predictions.count()
-    rows = (
-        run.predictions.values("label_id", "label__key", "label__name")
-        .annotate(count=Count("id"))
-        .order_by("-count", "label__key")[:limit]
-    )
+    """The most frequent predicted labels (ties by label key), with counts and percents:
+    from the counts a succeeded run stored (one query on labels), else counted."""
+    stored = stored_label_counts(run)
+    if stored is not None:
+        total = sum(stored.values())
+        labels = Label.objects.filter(pk__in=stored).values_list("pk", "key", "name")
+        ranked = sorted(labels, key=lambda row: (-stored[row[0]], row[1]))[:limit]
+        rows = [
+            {"label_id": pk, "label__key": key, "label__name": name, "count": stored[pk]}
+            for pk, key, name in ranked
+        ]
+    else:
+        total = run.predictions.count()
+        rows = list(
+            run.predictions.values("label_id", "label__key", "label__name")
+            .annotate(count=Count("id"))
+            .order_by("-count", "label__key")[:limit]
+        )
     return [
         {
             "label_id": r["label_id"],

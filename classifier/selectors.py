@@ -1,17 +1,23 @@
+from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
 from annotate.datasets.access import fetch_for_user, role_at_least
 from annotate.datasets.models import Dataset, Role
 from classifier.models import ClassificationRun, Prediction
+from classifier.scoring import run_coverage
 
 
-def runs_for_user(user):
-    """Runs of the datasets the user may see."""
-    return ClassificationRun.objects.filter(dataset__in=Dataset.objects.for_user(user))
+def runs_for_user(user, *, include_hidden: bool = False):
+    """Runs of the datasets the user may see; hidden runs only with `include_hidden` (lists
+    leave them out, their pages stay: docs/architecture.md#hidden-and-deleted-runs)."""
+    runs = ClassificationRun.objects.filter(dataset__in=Dataset.objects.for_user(user))
+    return runs if include_hidden else runs.filter(hidden=False)
 
 
 RUNS_ADMINS_ONLY = "Only admins of this dataset start, cancel or resume runs."
+RUNS_HIDE_LEADS_ONLY = "Only leads and admins of this dataset hide runs."
+RUNS_DELETE_ADMINS_ONLY = "Only admins of this dataset delete runs."
 # Worker tracebacks and exception texts name files, hosts and settings: only admins of the
 # run's dataset read them, on the run page and in the API.
 RUN_ERROR_HIDDEN = "The run failed; an admin can see why."
@@ -91,3 +97,33 @@ def runs_with_progress(runs) -> list[dict]:
         }
         for r in runs
     ]
+
+
+def run_dependents(*, run: ClassificationRun) -> dict[str, int]:
+    """What deleting the run deletes with it: its predictions, samples and their verdicts
+    (two queries; shown before the delete is confirmed, and returned by `run_delete`)."""
+    counts = ClassificationRun.objects.filter(pk=run.pk).aggregate(
+        samples=Count("samples", distinct=True), verdicts=Count("samples__items__verdicts")
+    )
+    return {
+        "predictions": Prediction.objects.filter(run_id=run.pk).count(),
+        "samples": counts["samples"],
+        "verdicts": counts["verdicts"],
+    }
+
+
+def run_coverage_at(*, run: ClassificationRun, thresholds: list[float]) -> list[dict]:
+    """`scoring.run_coverage` at any thresholds (the dashboard's grid). A succeeded run's
+    predictions no longer change, so its coverage is cached under its finish time: the live
+    dashboard recomputes on every verdict, and this is a scan of the run's predictions."""
+    key = None
+    if run.status == ClassificationRun.Status.SUCCEEDED and run.finished:
+        grid = ",".join(f"{t:.10g}" for t in thresholds)
+        key = f"sieve:coverage:{run.pk}:{run.finished.timestamp()}:{grid}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    rows = run_coverage(run=run, thresholds=thresholds)
+    if key:
+        cache.set(key, rows, 24 * 3600)
+    return rows

@@ -51,6 +51,7 @@ class RunSerializer(serializers.Serializer):
     templates = serializers.ListField(child=serializers.CharField())
     source = serializers.ChoiceField(choices=ClassificationRun.Source.choices)
     status = serializers.ChoiceField(choices=ClassificationRun.Status.choices)
+    hidden = serializers.BooleanField(help_text="left out of the run lists")
     error = serializers.SerializerMethodField(
         help_text="why the run failed; the details for admins of the dataset only"
     )
@@ -115,3 +116,12 @@ class LabelCountSerializer(serializers.Serializer):
 
 class LabelDistributionSerializer(serializers.Serializer):
     rows = LabelCountSerializer(many=True)
+
+
+class RunDeletedSerializer(serializers.Serializer):
+    """What a deleted run took with it."""
+
+    run = serializers.IntegerField(help_text="the deleted run's id")
+    predictions = serializers.IntegerField()
+    samples = serializers.IntegerField()
+    verdicts = serializers.IntegerField()

@@ -19,12 +19,13 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from annotate.datasets.models import Dataset, Item
-from annotate.errors import Conflict
+from annotate.errors import Conflict, NotFound
 from annotate.taxonomies.models import Taxonomy
 from annotate.taxonomies.prompts import TemplateError, template_check
 from classifier import catalog
 from classifier.cache import cache_dir
 from classifier.models import ClassificationRun, Prediction, RunChunk
+from classifier.selectors import run_dependents
 
 Status = ClassificationRun.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
@@ -691,3 +692,38 @@ def run_import_predictions(
             top_labels=np.arange(len(chosen)).reshape(-1, 1), top_probs=probs, replace=True,
         )  # fmt: skip
     return run, {k: v for k, v in skipped.items() if v}
+
+
+# ---------------------------------------------------------------- hide and delete
+
+
+def run_hide(*, run: ClassificationRun, hidden: bool) -> ClassificationRun:
+    """Take a run out of the run lists (dataset page, console, `GET /api/runs/`) or put it
+    back. Nothing else changes: its page, samples and verdicts stay
+    (docs/architecture.md#hidden-and-deleted-runs)."""
+    ClassificationRun.objects.filter(pk=run.pk).update(hidden=hidden)
+    run.hidden = hidden
+    return run
+
+
+def run_delete(*, run: ClassificationRun) -> dict[str, int]:
+    """Delete a finished run with its predictions, chunks, samples and their verdicts, and
+    return how many of each went (`run_dependents`). Refused while the run is queued or
+    running: a worker would go on writing predictions of a run that no longer exists."""
+    with transaction.atomic():
+        locked = ClassificationRun.objects.select_for_update().filter(pk=run.pk).first()
+        if locked is None:
+            raise NotFound("No such classification run.")
+        if locked.status in ACTIVE:
+            raise Conflict(f"The run is {locked.status}: cancel it before deleting it.")
+        deleted = run_dependents(run=locked)
+        locked.samples.all().delete()  # their items, verdicts, leases and adjudications
+        # The predictions in one statement: the ORM's cascade would first load every one
+        # (a million objects) to look for sample items pointing at them, and those are gone.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {Prediction._meta.db_table} WHERE run_id = %s",  # noqa: S608
+                [locked.pk],
+            )
+        locked.delete()
+    return deleted

@@ -70,7 +70,9 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "status_counts": [(s, Item.Status(s).label, n) for s, n in counts.items()],
             "status": status if status in counts else None,
             "page": paginator.get_page(request.GET.get("page")),
-            "runs": dataset.runs.select_related("taxonomy")[:50],
+            # Hidden runs leave the list (docs/architecture.md#hidden-and-deleted-runs).
+            "runs": dataset.runs.select_related("taxonomy").filter(hidden=False)[:50],
+            "hidden_runs": dataset.runs.filter(hidden=True).select_related("taxonomy")[:50],
         },
     )
 

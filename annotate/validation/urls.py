@@ -27,6 +27,18 @@ urlpatterns: list = [
     path("samples/<int:pk>/annotate/labels/", views.label_search, name="sample-label-search"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/samples/new/", views.run_sample_create, name="run-sample-create"),
+    path(
+        "samples/<int:pk>/close/",
+        views.sample_status_page,
+        {"action": "close"},
+        name="sample-close-page",
+    ),
+    path(
+        "samples/<int:pk>/reopen/",
+        views.sample_status_page,
+        {"action": "reopen"},
+        name="sample-reopen-page",
+    ),
     # Live dashboard: page, poller, CSV downloads.
     path("samples/<int:pk>/", dashboard.sample_dashboard, name="sample-dashboard"),
     path(

@@ -1,5 +1,6 @@
 """Pages of the annotation workflow: the run page with its samples, the annotate page and its
-fragments (htmx / fetch), and the sample form of the run page. Thin: assignment, verdicts and
+fragments (htmx / fetch), the sample form of the run page, and closing or reopening a
+sample from the run page or the dashboard. Thin: assignment, verdicts and
 sampling live in their modules; the page saves verdicts through the same REST endpoint as any
 script (`POST /api/verdicts/`)."""
 
@@ -22,13 +23,19 @@ from annotate.validation.assignment import (
     sample_progress,
     samples_progress,
 )
-from annotate.validation.models import SampleItem
+from annotate.validation.metrics import get_sample_for_lead
+from annotate.validation.models import Sample, SampleItem
 from annotate.validation.sampling import SampleError, sample_draw
 from annotate.validation.selectors import get_sample_for_user
+from annotate.validation.services import sample_set_status
 from classifier.scoring import run_coverage, run_label_distribution
 from classifier.selectors import get_run_for_user
 from classifier.views import run_status_context
 
+NUMBERS_PLEASE = (
+    "Please enter numbers: whole numbers for labels, items, seed and verdicts, decimals from "
+    "0 to 1 for the shares."
+)
 ITEM_RELATED = ("sample__run__taxonomy", "prediction__item", "prediction__label")
 
 
@@ -113,16 +120,10 @@ def run_samples_card(*, run, role: str) -> dict:
     return {"samples": samples, "is_lead": role_at_least(role, Role.LEAD)}
 
 
-@login_required
-@require_GET
-@vary_on_headers("HX-Request")
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """The run page: status (polled by htmx while the run is active), label distribution,
-    coverage table and the run's samples."""
-    run, role = get_run_for_user(request.user, pk)
+def _run_page(run, role: str, **card_extra) -> dict:
+    """The whole run page's context; `card_extra` (an error, the submitted sample form) goes
+    to the sample card."""
     context = run_status_context(run=run, role=role)
-    if request.htmx:
-        return render(request, "classifier/_run_status.html", context)
     coverage = run_coverage(run=run)
     labels = run_label_distribution(run=run, limit=20)
     context.update(
@@ -135,15 +136,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "thresholds": [row["threshold"] for row in coverage],
             "percents": [row["percent"] for row in coverage],
         },
+        **card_extra,
     )
-    return render(request, "classifier/run_detail.html", context)
+    return context
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run page: status (polled by htmx while the run is active), the run's samples,
+    label distribution and coverage table."""
+    run, role = get_run_for_user(request.user, pk)
+    if request.htmx:
+        return render(
+            request, "classifier/_run_status.html", run_status_context(run=run, role=role)
+        )
+    return render(request, "classifier/run_detail.html", _run_page(run, role))
 
 
 @login_required
 @require_POST
 def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
     """The sample form of the run page (leads and admins): htmx swaps the card, a plain POST
-    redirects back to the run page."""
+    redirects back to the run page. A refused form comes back with the values as typed."""
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.LEAD, "Only leads and admins of this dataset may draw samples.")
     error = None
@@ -160,14 +176,40 @@ def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
         }
         sample = sample_draw(run=run, created_by=request.user, **options)
     except (ValueError, SampleError) as exc:
-        error = str(exc) if isinstance(exc, SampleError) else "Please enter numbers."
-    if not request.htmx:
-        if error:
-            messages.error(request, error)
-        else:
-            messages.success(request, f"Sample {sample.pk} drawn.")
+        error = str(exc) if isinstance(exc, SampleError) else NUMBERS_PLEASE
+    if error is None and not request.htmx:
+        messages.success(request, f"Sample {sample.pk} drawn.")
         return redirect("run-detail", pk=run.pk)
+    values = request.POST if error else None
+    if not request.htmx:
+        context = _run_page(run, role, error=error, values=values)
+        return render(request, "classifier/run_detail.html", context, status=400)
     card = run_samples_card(run=run, role=role)
     return render(
-        request, "validation/_run_samples.html", {"run": run, "card": card, "error": error}
+        request,
+        "validation/_run_samples.html",
+        {"run": run, "card": card, "error": error, "values": values},
     )
+
+
+@login_required
+@require_POST
+def sample_status_page(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Close or reopen a sample from the run page's sample list (`from=run`: htmx swaps that
+    card) or from its dashboard (htmx swaps the status box). Leads and admins; the same
+    service as `POST /api/samples/{id}/close/` and `reopen/`."""
+    sample = get_sample_for_lead(request.user, pk)
+    status = Sample.Status.CLOSED if action == "close" else Sample.Status.OPEN
+    sample = sample_set_status(sample=sample, status=status)
+    from_run = request.POST.get("from") == "run"
+    if not request.htmx:
+        messages.success(request, f"Sample {sample.pk} is {sample.status}.")
+        return redirect(
+            "run-detail" if from_run else "sample-dashboard",
+            pk=sample.run_id if from_run else sample.pk,
+        )
+    if from_run:
+        run, role = get_run_for_user(request.user, sample.run_id)
+        card = run_samples_card(run=run, role=role)
+        return render(request, "validation/_run_samples.html", {"run": run, "card": card})
+    return render(request, "validation/_sample_status.html", {"sample": sample})

@@ -15,13 +15,25 @@
         options: { indexAxis: "y", maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } } },
       });
     }
-    new Chart(document.getElementById("coverage-chart"), {
+    const coverageCanvas = document.getElementById("coverage-chart");
+    if (!coverageCanvas) return;
+    new Chart(coverageCanvas, {
       type: "line",
       data: {
         labels: data.thresholds.map((t) => t.toFixed(1)),
-        datasets: [{ label: "% classified", data: data.percents, borderColor: "#1f9d55", fill: false }],
+        // backgroundColor too: the points and the tooltip's colour box are filled with it.
+        datasets: [{ label: "% of items with p ≥ θ", data: data.percents, borderColor: "#1f9d55",
+                     backgroundColor: "#1f9d55", fill: false }],
       },
-      options: { maintainAspectRatio: false, animation: false, scales: { y: { min: 0, max: 100 } } },
+      options: {
+        maintainAspectRatio: false, animation: false,
+        // One line, named by the card's title and the axes: no legend (it showed an empty box).
+        plugins: { legend: { display: false } },
+        scales: {
+          x: { title: { display: true, text: "threshold θ" } },
+          y: { min: 0, max: 100, title: { display: true, text: "% of the run's items kept" } },
+        },
+      },
     });
   }
 

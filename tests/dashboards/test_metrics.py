@@ -318,8 +318,8 @@ QUERY_COUNTS = {
     "/api/samples/{}/agreement/": 7,
     "/api/samples/{}/scores/": 8,
     "/api/samples/{}/progress/": 8,
-    "/samples/{}/": 15,
-    "/samples/{}/dashboard/poll/": 15,
+    "/samples/{}/": 16,  # + the run's coverage at the grid (headline)
+    "/samples/{}/dashboard/poll/": 16,
 }
 
 
