@@ -32,7 +32,7 @@ from django.db.models import Count, F, Max, Q, QuerySet
 
 from annotate.errors import Invalid, NotFound
 from annotate.taxonomies.models import Label
-from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
 from classifier.models import ClassificationRun, Prediction, shuffle_of
 
 ORDERS = ("-probability", "probability", "random")
@@ -473,4 +473,85 @@ def explore(*, run: ClassificationRun, query: ExplorerQuery) -> ExplorerPage:
     rows = _rows(run, [pk for _, _, pk in keys], sample) if keys else []
     return ExplorerPage(
         rows=rows, query=query, next_cursor=next_cursor, seed=seed, label=label, sample=sample
+    )
+
+
+# ---------------------------------------------------------------- the item page
+
+
+@dataclass
+class TopLabel:
+    key: str
+    name: str
+    probability: float
+
+
+@dataclass
+class RunPrediction:
+    """What one run said about the item."""
+
+    run: ClassificationRun
+    label: Label
+    probability: float
+    image_probability: float | None
+    text_probability: float | None
+    image_label: Label | None
+    text_label: Label | None
+    top5: list[TopLabel]
+
+
+@dataclass
+class ItemOverview:
+    predictions: list[RunPrediction]  # visible runs, newest first, then hidden ones
+    verdicts: list[Verdict]  # with annotator, corrected label and sample
+    adjudications: list[Adjudication]  # with decided_by, corrected label and sample
+    all_verdicts: bool  # False: the caller sees only their own verdicts
+
+
+def item_overview(*, item: Any, user: Any, lead: bool) -> ItemOverview:
+    """Every run's top-5 for the item and every verdict and adjudication on its sample items
+    (five queries). Annotators get neither predictions nor other people's verdicts: both would
+    sway the verdicts they give (docs/architecture.md#explorer)."""
+    verdicts = Verdict.objects.filter(sample_item__prediction__item_id=item.pk).select_related(
+        "annotator", "corrected_label", "sample_item__sample", "sample_item__prediction__label"
+    )
+    if not lead:
+        mine = list(verdicts.filter(annotator=user).order_by("created"))
+        return ItemOverview(predictions=[], verdicts=mine, adjudications=[], all_verdicts=False)
+    predictions = list(
+        Prediction.objects.filter(item_id=item.pk)
+        .select_related("run", "label", "image_label", "text_label")
+        .order_by("run__hidden", "-run_id")
+    )
+    top_ids = {int(pair[0]) for p in predictions for pair in p.top5 or []}
+    labels = {label.pk: label for label in Label.objects.filter(pk__in=top_ids)}
+    rows = []
+    for p in predictions:
+        top5 = [
+            TopLabel(labels[int(pk)].key, labels[int(pk)].name, float(prob))
+            for pk, prob in p.top5 or []
+            if int(pk) in labels
+        ]
+        rows.append(
+            RunPrediction(
+                run=p.run,
+                label=p.label,
+                probability=p.probability,
+                image_probability=p.image_probability,
+                text_probability=p.text_probability,
+                image_label=p.image_label,
+                text_label=p.text_label,
+                top5=top5 or [TopLabel(p.label.key, p.label.name, p.probability)],
+            )
+        )
+    adjudications = list(
+        Adjudication.objects.filter(sample_item__prediction__item_id=item.pk)
+        .select_related("decided_by", "corrected_label", "sample_item__sample")
+        .order_by("created")
+    )
+    return ItemOverview(
+        predictions=rows,
+        verdicts=list(verdicts.order_by("created")),
+        adjudications=adjudications,
+        all_verdicts=True,
     )
