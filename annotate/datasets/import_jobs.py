@@ -55,7 +55,14 @@ def import_job_start(
         errors["name"] = f"dataset name {name!r} must be letters, digits, '-' or '_' (a slug)"
     else:
         existing = Dataset.objects.filter(name=name).first()
-        active = ImportJob.objects.filter(dataset_name=name, status__in=ImportJob.ACTIVE).first()
+        active = next(
+            (
+                job
+                for job in ImportJob.objects.filter(dataset_name=name, status__in=ImportJob.ACTIVE)
+                if not job.stalled
+            ),
+            None,
+        )
         if existing is not None and existing.kind != Dataset.Kind.IMAGES:
             errors["name"] = f"dataset {name!r} is an ITR dataset: choose another name"
         elif active is not None:

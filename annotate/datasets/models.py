@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -108,6 +111,10 @@ class ImportJob(models.Model):
         FAILED = "failed", "Failed"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # An active job without a sign of life for this long has most likely lost its worker (a
+    # killed worker's job is redelivered only after the broker's visibility timeout, and the
+    # embedded filesystem broker never redelivers): it no longer blocks a new import.
+    STALLED_AFTER = timedelta(minutes=15)
 
     dataset_name = models.SlugField(max_length=100)
     folder = models.CharField(max_length=1000)  # the real path, inside SIEVE_IMAGE_ROOTS
@@ -139,6 +146,11 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import of {self.dataset_name} ({self.status})"
+
+    @property
+    def stalled(self) -> bool:
+        last = self.heartbeat or self.created
+        return self.status in self.ACTIVE and timezone.now() - last > self.STALLED_AFTER
 
     @property
     def percent(self) -> float:

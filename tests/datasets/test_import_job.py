@@ -3,10 +3,13 @@ anything is queued, the job run as a worker runs it (progress, failures, a secon
 and a real Celery worker."""
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
 
 from annotate.datasets import import_jobs
 from annotate.datasets.import_jobs import import_job_run, import_job_start
@@ -15,6 +18,13 @@ from annotate.datasets.tasks import import_dataset
 from tests.datasets.conftest import write_jpeg
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(ada) -> Client:
+    client = Client()
+    client.force_login(ada)
+    return client
 
 
 def refused(**request) -> dict[str, list[str]]:
@@ -52,6 +62,17 @@ def test_one_active_import_per_dataset(folder: Path) -> None:
     import_job_run(job_id=first.pk)
     again = import_job_start(name="photos", folder=str(folder), send=False)
     assert again.status == "queued"
+
+
+def test_a_stalled_job_no_longer_blocks_a_new_import(folder: Path, admin_client) -> None:
+    """A job whose worker died shows it, and importing again is allowed (and harmless)."""
+    lost = import_job_start(name="photos", folder=str(folder), send=False)
+    long_ago = timezone.now() - ImportJob.STALLED_AFTER - timedelta(minutes=1)
+    ImportJob.objects.filter(pk=lost.pk).update(status="running", heartbeat=long_ago)
+    body = admin_client.get("/console/datasets/imports/").content.decode()
+    assert "its worker may have stopped; importing again is safe" in body
+    again = import_job_start(name="photos", folder=str(folder), send=False)
+    assert again.pk != lost.pk
 
 
 def test_a_job_imports_and_reports_its_counts(folder: Path, image_root: Path, ada) -> None:
