@@ -103,12 +103,12 @@ def run_dependents(*, run: ClassificationRun) -> dict[str, int]:
     """What deleting the run deletes with it: its predictions, samples and their verdicts
     (two queries; shown before the delete is confirmed, and returned by `run_delete`)."""
     counts = ClassificationRun.objects.filter(pk=run.pk).aggregate(
-        samples=Count("samples", distinct=True), verdicts=Count("samples__items__verdicts")
+        n_samples=Count("samples", distinct=True), n_verdicts=Count("samples__items__verdicts")
     )
     return {
         "predictions": Prediction.objects.filter(run_id=run.pk).count(),
-        "samples": counts["samples"],
-        "verdicts": counts["verdicts"],
+        "samples": counts["n_samples"],
+        "verdicts": counts["n_verdicts"],
     }
 
 
