@@ -15,6 +15,7 @@ from annotate.datasets.selectors import get_item_for_user
 from annotate.taxonomies.models import Label
 from annotate.validation.api_explorer import EXPLORER_LEADS_ONLY
 from annotate.validation.explorer import (
+    DEFAULT_LIMIT,
     ORDERS,
     VERDICTS,
     ExplorerNotFound,
@@ -72,6 +73,7 @@ def run_items(request: HttpRequest, pk: int) -> HttpResponse:
         verdicts=[(value, VERDICT_NAMES[value]) for value in VERDICTS],
         seed=page.seed if page is not None else query.seed,
         label_count=counts.get(label.pk, 0) if counts is not None and label else None,
+        default_limit=DEFAULT_LIMIT,
         filtered=bool(query.as_params(order="-probability", seed=None, cursor=None)),
     )
     return render(request, "validation/explorer.html", context, status=status)
