@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
+from kombu import Connection
 
 from annotate.datasets import import_jobs
 from annotate.datasets.import_jobs import import_job_run, import_job_start
@@ -164,3 +165,44 @@ def test_a_real_worker_runs_the_job(image_root: Path, start_worker) -> None:
         time.sleep(0.1)
     assert job.status == "succeeded", job.error
     assert Dataset.objects.get(name="many").items.count() == 40
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_job_survives_a_killed_worker(image_root: Path, start_worker, settings) -> None:
+    """SIGKILL the worker mid-import: nothing was written (one transaction), the broker
+    delivers the unacknowledged job again (acks_late), and the second worker imports every
+    image exactly once."""
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("redelivery after a lost worker is Redis's visibility timeout")
+    for n in range(6000):
+        write_jpeg(image_root / "many" / f"img{n:04d}.jpg", size=(8, 8))
+    first = start_worker(queues="default")
+    job = import_job_start(name="many", folder=str(image_root / "many"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status == "running" and 0 < job.done < 6000:
+            break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("".join(first.output[-40:]))
+    first.kill()
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert not Item.objects.exists()
+    # What Redis does once the visibility timeout (an hour) has passed: the message that the
+    # dead worker never acknowledged goes back to its queue.
+    with Connection(settings.CELERY_BROKER_URL, transport_options={"visibility_timeout": 0}) as c:
+        c.default_channel.qos.restore_visible(num=100, interval=1)
+    start_worker(queues="default")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.status not in ImportJob.ACTIVE:
+            break
+        time.sleep(0.2)
+    assert job.status == "succeeded", job.error
+    assert job.attempts == 2
+    assert job.created_items == 6000
+    assert Dataset.objects.get(name="many").items.count() == 6000
