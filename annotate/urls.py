@@ -36,3 +36,7 @@ urlpatterns = [
     path("", include("annotate.itr.urls")),
     path("", include("annotate.datasets.urls")),
 ]
+
+# Refusals and misses outside the API answer with a page of the app that says why.
+handler403 = "annotate.errors.permission_denied"
+handler404 = "annotate.errors.page_not_found"

@@ -327,6 +327,13 @@ class VerdictChangeInput(serializers.Serializer):
     value = serializers.ChoiceField(choices=Verdict.Value.choices)
     corrected_label = _corrected_label()
     duration_ms = duration_field()
+    key = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        default="",
+        help_text="idempotency key of this change: the same key again changes nothing",
+    )
 
 
 # The schema of the bodies: a corrected label goes only with a miss, which one serializer
@@ -401,7 +408,8 @@ def verdict_create(request: Request) -> Response:
 )
 @api_view(["GET", "PATCH", "DELETE"])
 def verdict_detail(request: Request, pk: int) -> Response:
-    """One's own verdict: read, change or delete it (409 once the sample is closed)."""
+    """One's own verdict: read, change (the same `key` again changes nothing) or delete it (409
+    once the sample is closed)."""
     verdict, _ = get_own_verdict_for_user(request.user, pk)
     if request.method == "DELETE":
         verdict_undo(verdict=verdict)

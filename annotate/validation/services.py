@@ -68,6 +68,13 @@ def label_resolve(*, sample_item: SampleItem, label) -> Label | None:
     return found
 
 
+def _checked_key(key: str) -> str:
+    key = (key or "").strip()
+    if len(key) > 100:
+        raise VerdictError("key is longer than 100 characters")
+    return key
+
+
 def _check_open(sample: Sample) -> None:
     if sample.status != Sample.Status.OPEN:
         raise SampleClosed("the sample is closed")
@@ -95,9 +102,7 @@ def verdict_record(
       so it can never overwrite another annotator's verdict.
     """
     _check_value(value, corrected_label)
-    key = (key or "").strip()
-    if len(key) > 100:
-        raise VerdictError("key is longer than 100 characters")
+    key = _checked_key(key)
     duration = answer_duration(duration_ms, VerdictError)
     label = label_resolve(sample_item=sample_item, label=corrected_label)
     _check_open(sample_item.sample)
@@ -142,10 +147,20 @@ def verdict_record(
 
 
 def verdict_change(
-    *, verdict: Verdict, value: str, corrected_label=None, duration_ms: int | None = None
+    *,
+    verdict: Verdict,
+    value: str,
+    corrected_label=None,
+    duration_ms: int | None = None,
+    key: str = "",
 ) -> Verdict:
-    """Change one's own verdict while the sample is open."""
+    """Change one's own verdict while the sample is open.
+
+    With an idempotency `key`, the verdict keeps the key of its last change, and the same key
+    again changes nothing (a repeated submission returns the verdict as it is); a key already
+    used for another of the annotator's verdicts raises VerdictConflict."""
     _check_value(value, corrected_label)
+    key = _checked_key(key)
     item = verdict.sample_item
     label = label_resolve(sample_item=item, label=corrected_label)
     duration = answer_duration(duration_ms, VerdictError)
@@ -153,12 +168,27 @@ def verdict_change(
     with transaction.atomic():
         SampleItem.objects.select_for_update().filter(pk=item.pk).first()
         current = Verdict.objects.get(pk=verdict.pk)
+        if key and current.key == key:
+            return current
         _count(item.pk, (value in COUNTED) - (current.value in COUNTED))
         current.value = value
         current.corrected_label = label
+        fields = ["value", "corrected_label", "duration_ms", "updated"]
         if duration is not None:
             current.duration_ms = duration
-        current.save(update_fields=["value", "corrected_label", "duration_ms", "updated"])
+        if key:
+            current.key = key
+            fields.append("key")
+        try:
+            with transaction.atomic():
+                current.save(update_fields=fields)
+        except IntegrityError:
+            # The key is one of the annotator's other verdicts' (unique_verdict_key): the
+            # whole change is rolled back.
+            used = Verdict.objects.filter(annotator=current.annotator_id, key=key).first()
+            raise VerdictConflict(
+                used or current, "this key was already used for another item"
+            ) from None
     return current
 
 

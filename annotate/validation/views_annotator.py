@@ -1,13 +1,206 @@
-"""The annotator's path: the home page's inbox and the history of one's own verdicts."""
+"""The annotator's path (docs/architecture.md#annotator-path): the home page's inbox and the
+history of one's own verdicts, where any of them can be changed through the same service as
+the API's `PATCH /api/verdicts/{id}/` (`verdict_change`, with the same idempotency key rule)."""
 
-from django.http import Http404, HttpRequest, HttpResponse
+from __future__ import annotations
 
-from annotate.datasets.views import dataset_list
+import math
+import uuid
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from annotate.datasets.models import Dataset
+from annotate.errors import ServiceError
+from annotate.validation.models import Lease, Sample, SampleItem, Verdict
+from annotate.validation.selectors import get_own_verdict_for_user
+from annotate.validation.services import verdict_change
+
+INBOX_LIMIT = 50  # the newest open samples; older ones are reached from the datasets
+HISTORY_PAGE_SIZE = 25
 
 
+def human_delta(when: datetime, now: datetime) -> str:
+    """`when` as people say it: "in 4 min", "in less than a minute", "12 min ago",
+    "3 h ago", "yesterday", "5 days ago", or the date beyond a week."""
+    seconds = (when - now).total_seconds()
+    if seconds > 0:
+        if seconds < 60:
+            return "in less than a minute"
+        if seconds < 5400:
+            return f"in {math.ceil(seconds / 60)} min"
+        return f"in {round(seconds / 3600)} h"
+    seconds = -seconds
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    return dateformat.format(timezone.localtime(when), "j M Y")
+
+
+# ---------------------------------------------------------------- inbox
+
+
+def inbox_for_user(user, now: datetime | None = None) -> list[Sample]:
+    """The open samples of the datasets the user is a member of (the newest INBOX_LIMIT), each
+    with the user's figures, in two queries whatever their number:
+
+    - `left`: items still wanting verdicts that the user has not judged and may take now;
+    - `waiting`: such items that other annotators' live leases fill for now, and `comes_back`,
+      the earliest expiry of those leases (the rule of docs/architecture.md#annotation-leases);
+    - `mine`: the user's own verdicts on the sample, skips included.
+
+    Samples with something left come first."""
+    now = now or timezone.now()
+    samples = list(
+        Sample.objects.filter(status=Sample.Status.OPEN, run__dataset__memberships__user=user.pk)
+        .select_related("run__dataset", "run__taxonomy")
+        .order_by("-id")[:INBOX_LIMIT]
+    )
+    if not samples:
+        return []
+    others = Lease.objects.filter(sample_item=OuterRef("pk"), expires__gt=now).exclude(
+        annotator=user.pk
+    )
+    items = SampleItem.objects.filter(sample__in=[s.pk for s in samples]).annotate(
+        judged=Exists(Verdict.objects.filter(sample_item=OuterRef("pk"), annotator=user.pk)),
+        others=Coalesce(
+            Subquery(
+                others.order_by().values("sample_item").annotate(n=Count("id")).values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        freed=Subquery(others.order_by("expires").values("expires")[:1]),
+    )
+    wanting = Q(verdict_count__lt=F("wanted_verdicts"), judged=False)
+    held = Q(verdict_count__gte=F("wanted_verdicts") - F("others"))
+    rows = {
+        row["sample_id"]: row
+        for row in items.values("sample_id")
+        .order_by()
+        .annotate(
+            left=Count("id", filter=wanting & ~held),
+            waiting=Count("id", filter=wanting & held),
+            comes_back=Min("freed", filter=wanting & held),
+            mine=Count("id", filter=Q(judged=True)),
+        )
+    }
+    for sample in samples:
+        row = rows.get(sample.pk) or {"left": 0, "waiting": 0, "comes_back": None, "mine": 0}
+        sample.left = row["left"]
+        sample.waiting = row["waiting"]
+        sample.mine = row["mine"]
+        sample.comes_back = row["comes_back"]
+        sample.comes_back_text = human_delta(row["comes_back"], now) if row["comes_back"] else ""
+    samples.sort(key=lambda s: (s.left == 0, s.waiting == 0))  # stable: newest first within
+    return samples
+
+
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return dataset_list(request)
+    """The inbox (open samples and what is left of them for the caller); the datasets below it
+    for leads and admins, and for anyone with nothing in the inbox."""
+    inbox = inbox_for_user(request.user)
+    datasets = Dataset.objects.for_user(request.user).annotate(item_count=Count("items"))
+    return render(request, "validation/home.html", {"inbox": inbox, "datasets": datasets})
 
 
+# ---------------------------------------------------------------- history
+
+
+def history_for_user(user) -> QuerySet[Verdict]:
+    """The user's own verdicts, newest first, on the datasets they may still see (the others
+    answer 404 to `get_own_verdict_for_user`, so they are not offered for a change)."""
+    return (
+        Verdict.objects.filter(
+            annotator=user.pk,
+            sample_item__sample__run__dataset__in=Dataset.objects.for_user(user).values("pk"),
+        )
+        .select_related(
+            "sample_item__sample__run__dataset",
+            "sample_item__prediction__item",
+            "sample_item__prediction__label",
+            "corrected_label",
+        )
+        .order_by("-created", "-id")
+    )
+
+
+def history_row(verdict: Verdict, now: datetime, *, error: str = "", note: str = "") -> dict:
+    """What a row of the history shows, with a fresh idempotency key for its change form."""
+    sample = verdict.sample_item.sample
+    changed = (verdict.updated - verdict.created).total_seconds() > 1
+    return {
+        "verdict": verdict,
+        "item": verdict.sample_item.prediction.item,
+        "label": verdict.sample_item.prediction.label,
+        "sample": sample,
+        "position": verdict.sample_item.position + 1,
+        "open": sample.status == Sample.Status.OPEN,
+        "when": human_delta(verdict.created, now),
+        "changed": human_delta(verdict.updated, now) if changed else "",
+        "key": uuid.uuid4().hex,
+        "error": error,
+        "note": note,
+    }
+
+
+def _history_change(request: HttpRequest) -> HttpResponse:
+    """A change from a history row: htmx swaps the row (with the service's refusal, if any);
+    a plain POST comes back to the page with a message."""
+    verdict, _ = get_own_verdict_for_user(request.user, request.POST.get("verdict"))
+    error = note = ""
+    try:
+        verdict = verdict_change(
+            verdict=verdict,
+            value=request.POST.get("value", ""),
+            corrected_label=request.POST.get("corrected_label") or None,
+            key=request.POST.get("key", ""),
+        )
+        note = "Saved."
+    except ServiceError as exc:
+        error = f"Not changed: {exc}."
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, "Verdict changed.")
+        page = request.POST.get("page", "")
+        query = f"?page={page}" if page.isdigit() else ""
+        return redirect(reverse("verdict-history") + query + f"#verdict-{verdict.pk}")
+    verdict = history_for_user(request.user).get(pk=verdict.pk)
+    row = history_row(verdict, timezone.now(), error=error, note=note)
+    return render(request, "validation/history_row.html", {"row": row})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
 def verdict_history(request: HttpRequest) -> HttpResponse:
-    raise Http404("not built yet")
+    """One's own verdicts, newest first, paginated; each can be changed (POST)."""
+    if request.method == "POST":
+        return _history_change(request)
+    page = Paginator(history_for_user(request.user), HISTORY_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    now = timezone.now()
+    rows = [history_row(verdict, now) for verdict in page]
+    return render(request, "validation/history.html", {"page": page, "rows": rows})
