@@ -619,7 +619,7 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     for sample_item_id, item_id, label_id, value, corrected, updated, lead in rows:
         if lead:
             known = decisions.get((item_id, label_id))
-            if known is None or str(updated) > str(known[0]):
+            if known is None or _later(updated, known[0]):
                 decisions[(item_id, label_id)] = (updated, value, corrected)
             continue
         entry = votes.get(sample_item_id)
@@ -642,6 +642,13 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     for (item_id, label_id), (_updated, value, corrected) in decisions.items():
         _learn(facts[item_id], label_id, value, corrected)
     return dict(facts)
+
+
+def _later(a: Any, b: Any) -> bool:
+    """Whether time a is after b (SQLite may give a UNION's datetimes back as ISO text)."""
+    if hasattr(a, "timestamp") and hasattr(b, "timestamp"):
+        return a > b
+    return str(a) > str(b)
 
 
 def _learn(known: tuple[set, set], label_id: int, value: str, corrected: int | None) -> None:

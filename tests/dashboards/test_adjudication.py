@@ -363,3 +363,17 @@ def test_lead_adjudicates_in_the_browser_and_the_dashboard_follows(
     assert not Adjudication.objects.filter(sample_item=s[0]).exists()
     assert problems == []
     context.close()
+
+
+def test_the_later_adjudication_of_an_item_and_label_wins(client: Client, disputed, lee) -> None:
+    """Two samples hold item 0 with label 0; the lead's later decision is the fact."""
+    second, second_items = make_sample(disputed.run, disputed.predictions[:10])
+    adjudication_record(sample_item=disputed.sample_items[0], lead=lee, value="hit", note="1")
+    adjudication_record(sample_item=second_items[0], lead=lee, value="miss", note="2")
+    client.login(username="lee", password=PASSWORD)
+    rows = client.get(f"/api/samples/{second.pk}/scores/").json()["rows"]
+    # Item 1 (two hits) right; item 0 wrong: the later decision, a miss, wins over the hit.
+    assert (rows[0]["covered"], rows[0]["correct"]) == (2, 1)
+    Adjudication.objects.get(sample_item=disputed.sample_items[0]).save()  # now the later one
+    rows = client.get(f"/api/samples/{second.pk}/scores/").json()["rows"]
+    assert (rows[0]["covered"], rows[0]["correct"]) == (2, 2)
