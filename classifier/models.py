@@ -130,9 +130,15 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["run", "label", "probability", "id"], name="prediction_run_label"),
             models.Index(fields=["run", "probability", "id"], name="prediction_run_prob"),
-            models.Index(fields=["run", "shuffle", "id"], name="prediction_run_shuffle"),
+            # The random order's indexes end with the probability (after the unique id, so
+            # the order is unchanged): a probability bound is checked in the index while
+            # walking it, without visiting the table.
             models.Index(
-                fields=["run", "label", "shuffle", "id"], name="prediction_run_label_shuffle"
+                fields=["run", "shuffle", "id", "probability"], name="prediction_run_shuffle_p"
+            ),
+            models.Index(
+                fields=["run", "label", "shuffle", "id", "probability"],
+                name="prediction_run_label_shuffle_p",
             ),
         ]
 
