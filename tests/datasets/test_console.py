@@ -220,3 +220,15 @@ def test_run_form_lists_only_checkpoints_inside_the_model_roots(
     body = run_form(admin_client)
     assert "secret.pt" not in body
     assert "link.pt" not in body
+
+
+def test_import_jobs_and_member_removal_are_for_admins_only(dataset: Dataset, lee: User) -> None:
+    membership = Membership.objects.get(user__username="ann")
+    lead = Client()
+    lead.force_login(lee)
+    assert lead.get("/console/datasets/imports/").status_code == 403
+    assert lead.get(f"/console/members/{membership.pk}/remove/").status_code == 403
+    assert lead.post(f"/console/members/{membership.pk}/remove/").status_code == 403
+    assert Membership.objects.filter(pk=membership.pk).exists()
+    anonymous = Client().get("/console/datasets/imports/")
+    assert anonymous.status_code == 302  # to the login page
