@@ -101,7 +101,7 @@ class ExplorerQuery:
 
 
 def _number(value: float | None) -> str | None:
-    return None if value is None else f"{value:g}"
+    return None if value is None else repr(value)  # exact: the next page filters the same
 
 
 @dataclass

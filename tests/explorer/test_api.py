@@ -235,3 +235,8 @@ def test_queries_per_page_do_not_grow_with_the_page(
             parts = urlsplit(body["next"])
             with django_assert_num_queries(expected):
                 client.get(f"{parts.path}?{parts.query}")
+
+
+def test_next_pages_keep_precise_bounds(explored, lee) -> None:
+    body = api_for(lee).get(url(explored.run.pk, min_probability="0.1234567", limit=2)).json()
+    assert "min_probability=0.1234567&" in body["next"]
