@@ -91,6 +91,7 @@ def _context(
         row["last_at"] = datetime.fromisoformat(row["last"])
     charts = {
         "headline": head["rows"],
+        "chosen": head["chosen"]["threshold"],
         "thresholds": [
             {k: r[k] for k in ("threshold", "hit_rate", "error_rate", "ratio", "ratio_low",
                                "ratio_high")}

@@ -49,6 +49,25 @@
     },
   };
 
+  // The θ the sentence above the chart reads: a dashed vertical line (`chart.sieveChosen`).
+  const chosenLine = {
+    id: "sieveChosen",
+    beforeDatasetsDraw(chart) {
+      const index = chart.data.labels.indexOf(chart.sieveChosen);
+      if (index < 0) return;
+      const x = chart.scales.x.getPixelForValue(index);
+      const { ctx, chartArea } = chart;
+      ctx.save();
+      ctx.strokeStyle = "rgba(20,26,34,0.45)";
+      ctx.setLineDash([4, 4]);
+      ctx.beginPath();
+      ctx.moveTo(x, chartArea.top);
+      ctx.lineTo(x, chartArea.bottom);
+      ctx.stroke();
+      ctx.restore();
+    },
+  };
+
   // The interval in the tooltip too, for the point under the pointer.
   function intervalLabel(format) {
     return (item) => {
@@ -76,7 +95,7 @@
             borderColor: COVERAGE, backgroundColor: COVERAGE, borderDash: [6, 4], pointRadius: 2 },
         ],
       },
-      plugins: [errorBars],
+      plugins: [errorBars, chosenLine],
       options: {
         animation: false, maintainAspectRatio: false, spanGaps: true,
         interaction: { mode: "index", intersect: false },
@@ -242,7 +261,11 @@
   function render() {
     const data = readData();
     if (!data) return;
-    draw("chart-headline", headlineConfig(data.headline));
+    const head = draw("chart-headline", headlineConfig(data.headline));
+    if (head) {
+      head.sieveChosen = String(data.chosen);
+      head.update("none");
+    }
     draw("chart-thresholds", thresholdsConfig(data.thresholds));
     const canvas = document.getElementById("chart-classes");
     const classes = draw("chart-classes", classesConfig(data.classes, canvas && canvas.dataset.itemsUrl));
