@@ -7,6 +7,8 @@ varied colours and shapes, stored InstaCities-style as `<city>/<n>.jpg` with a s
 `<city>/<n>.txt` caption, so the demo exercises the real import path.
 """
 
+import contextlib
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from annotate.datasets.access import ensure_groups, membership_set
 from annotate.datasets.importers import ImportResult, dataset_import
-from annotate.datasets.models import Dataset, Role
+from annotate.datasets.models import Dataset, Item, Role
 
 DEMO_DATASET = "demo"
 DEMO_TAXONOMY = "places365"
@@ -32,8 +34,19 @@ DEMO_USERS = [
     ("annotator2", "sieve-annotator2-demo", Role.ANNOTATOR),
 ]
 CITIES = ["newyork", "london", "sydney", "miami", "chicago"]
+DEFAULT_IMAGES = 500
+# The demo model (docs/architecture.md#demo): its file name is what the console offers.
+DEMO_MODEL_FILE = "sieve-demo.pt"
+TRAINING_SEED = 1  # the dataset's drawings come from seed 0: the model never sees them
+TRAINING_DRAWINGS = 1000
+FULL_STEPS = 600
+MIN_STEPS = 150
+
+# bars(label, total, unit=...) -> a context manager giving a progress(done, total) callback.
+Bars = Callable[..., contextlib.AbstractContextManager]
 
 Palette = tuple[int, int, int]
+Draw = ImageDraw.ImageDraw
 
 
 def _jitter(rng: random.Random, colour: Palette, amount: int = 40) -> Palette:
@@ -41,60 +54,165 @@ def _jitter(rng: random.Random, colour: Palette, amount: int = 40) -> Palette:
     return (r, g, b)
 
 
-def _sky(draw: ImageDraw.ImageDraw, rng: random.Random, w: int, h: int, horizon: int) -> None:
-    top = _jitter(rng, rng.choice([(110, 170, 235), (250, 160, 90), (40, 50, 110)]))
-    for y in range(horizon):
+def _sky(d: Draw, rng: random.Random, w: int, horizon: int) -> None:
+    top = _jitter(
+        rng, rng.choice([(110, 170, 235), (110, 170, 235), (250, 160, 90), (40, 50, 110)])
+    )
+    for y in range(max(horizon, 0)):
         f = y / max(horizon, 1)
-        draw.line([(0, y), (w, y)], fill=tuple(int(c * (1 - 0.3 * f)) for c in top))
+        d.line([(0, y), (w, y)], fill=tuple(int(c * (1 - 0.3 * f)) for c in top))
 
 
-def _beach(d, rng, w, h):
-    _sky(d, rng, w, h, h // 2)
-    d.rectangle([0, h // 2, w, h * 2 // 3], fill=_jitter(rng, (30, 110, 190)))
-    d.rectangle([0, h * 2 // 3, w, h], fill=_jitter(rng, (235, 210, 150)))
-    x = rng.randint(10, w - 30)
-    d.ellipse([x, 10, x + 24, 34], fill=(255, 230, 90))
+def _hills(d: Draw, rng: random.Random, w: int, horizon: int, colour: Palette) -> None:
+    """A green (or other) line of hills and trees standing on the horizon."""
+    x = -20
+    while x < w:
+        r = rng.randint(10, 30)
+        d.ellipse([x, horizon - r, x + 2 * r, horizon + r // 2], fill=_jitter(rng, colour, 25))
+        x += rng.randint(r, 2 * r)
 
 
-def _forest(d, rng, w, h):
-    _sky(d, rng, w, h, h // 3)
-    d.rectangle([0, h // 3, w, h], fill=_jitter(rng, (60, 100, 40)))
-    for _ in range(rng.randint(6, 14)):
-        x, y = rng.randint(-10, w), rng.randint(h // 4, h - 20)
-        size = rng.randint(15, 35)
-        d.polygon([(x, y - size), (x - size // 2, y + size // 2), (x + size // 2, y + size // 2)],
-                  fill=_jitter(rng, (20, 110, 30)))  # fmt: skip
+def _peaks(d: Draw, rng: random.Random, w: int, base: int, colour: Palette, snow: bool) -> None:
+    for _ in range(rng.randint(2, 4)):
+        x = rng.randint(0, w)
+        peak = rng.randint(base // 4, base * 2 // 3)
+        spread = rng.randint(50, 90)
+        d.polygon([(x - spread, base), (x, peak), (x + spread, base)], fill=_jitter(rng, colour))
+        if snow:
+            d.polygon([(x - 12, peak + 15), (x, peak), (x + 12, peak + 15)], fill=(250, 250, 250))
 
 
-def _street(d, rng, w, h):
-    _sky(d, rng, w, h, h // 2)
-    x = 0
+def _buildings(d: Draw, rng: random.Random, w: int, low: int, high: int, base: int) -> None:
+    x = rng.randint(-15, 0)
     while x < w:
         bw = rng.randint(18, 40)
-        top = rng.randint(10, h // 2)
-        d.rectangle([x, top, x + bw, h * 3 // 4], fill=_jitter(rng, (120, 120, 130), 50))
-        for wy in range(top + 5, h * 3 // 4 - 5, 10):
+        top = rng.randint(low, high)
+        d.rectangle([x, top, x + bw, base], fill=_jitter(rng, (120, 120, 130), 50))
+        for wy in range(top + 5, base - 5, 10):
             d.rectangle([x + 4, wy, x + 8, wy + 4], fill=(250, 230, 120))
         x += bw + 2
-    d.rectangle([0, h * 3 // 4, w, h], fill=(60, 60, 60))
-    d.line([(0, h * 7 // 8), (w, h * 7 // 8)], fill=(240, 240, 240), width=2)
 
 
-def _church(d, rng, w, h):
-    _sky(d, rng, w, h, h * 2 // 3)
-    d.rectangle([0, h * 2 // 3, w, h], fill=_jitter(rng, (90, 140, 70)))
+def _car(d: Draw, rng: random.Random, box: list[int]) -> None:
+    colour = rng.choice([(200, 30, 30), (30, 30, 200), (220, 220, 220), (20, 20, 20)])
+    d.rounded_rectangle(box, radius=4, fill=_jitter(rng, colour))
+
+
+def _water(d: Draw, rng: random.Random, w: int, top: int, bottom: int, colour: Palette) -> None:
+    d.rectangle([0, top, w, bottom], fill=_jitter(rng, colour, 30))
+    for _ in range(rng.randint(2, 7)):
+        y = rng.randint(top + 3, max(top + 4, bottom - 3))
+        x = rng.randint(0, w - 30)
+        d.line([(x, y), (x + rng.randint(12, 30), y)], fill=(200, 220, 240), width=1)
+
+
+SEA, LAKE, POOL = (30, 110, 190), (40, 90, 150), (60, 190, 230)
+SAND, GRASS, ASPHALT = (235, 210, 150), (90, 140, 70), (80, 80, 85)
+
+
+def _beach(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    horizon = rng.randint(h * 2 // 5, h // 2)
+    _sky(d, rng, w, horizon)
+    if rng.random() < 0.5:  # a cove: hills across the water, as at a lake
+        _hills(d, rng, w, horizon, (60, 110, 50))
+    shore = horizon + rng.randint(h // 8, h // 3)
+    _water(d, rng, w, horizon, shore, rng.choice([SEA, LAKE]))
+    d.rectangle([0, shore, w, h], fill=_jitter(rng, SAND))
+    d.line([(0, shore), (w, shore)], fill=(245, 245, 245), width=2)
+    if rng.random() < 0.6:
+        x = rng.randint(10, w - 30)
+        d.ellipse([x, 8, x + 22, 30], fill=(255, 230, 90))
+    if rng.random() < 0.5:  # a parasol
+        x, y = rng.randint(20, w - 20), rng.randint(shore + 5, h - 10)
+        d.line([(x, y), (x, y - 22)], fill=(90, 60, 40), width=2)
+        d.pieslice([x - 16, y - 34, x + 16, y - 10], 180, 360, fill=_jitter(rng, (230, 60, 60), 60))
+
+
+def _lake(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    horizon = rng.randint(h * 2 // 5, h // 2)
+    _sky(d, rng, w, horizon)
+    if rng.random() < 0.5:
+        _peaks(d, rng, w, horizon, (110, 110, 120), snow=rng.random() < 0.5)
+    if rng.random() < 0.8:
+        _hills(d, rng, w, horizon, (50, 100, 45))
+    shore = h - rng.randint(0, h // 3)
+    _water(d, rng, w, horizon, shore, rng.choice([LAKE, LAKE, SEA, POOL]))
+    if shore < h:  # the near shore: grass, or sand as at a beach
+        d.rectangle([0, shore, w, h], fill=_jitter(rng, rng.choice([GRASS, SAND])))
+
+
+def _pool(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    if rng.random() < 0.5:  # from above: the deck all around
+        d.rectangle([0, 0, w, h], fill=_jitter(rng, (230, 230, 225)))
+        d.rounded_rectangle([15, 15, w - 15, h - 15], radius=10, fill=_jitter(rng, POOL))
+        for lane in range(1, 4) if rng.random() < 0.7 else ():
+            y = 15 + lane * (h - 30) // 4
+            d.line([(15, y), (w - 15, y)], fill=(250, 80, 80), width=2)
+        return
+    # From the side: sky and a hedge or the sea behind, the water, a strip of deck in front.
+    horizon = rng.randint(h // 3, h // 2)
+    _sky(d, rng, w, horizon)
+    if rng.random() < 0.6:
+        _hills(d, rng, w, horizon, (50, 110, 50))
+    deck = h - rng.randint(h // 10, h // 4)
+    _water(d, rng, w, horizon, deck, rng.choice([POOL, POOL, SEA]))
+    d.rectangle([0, deck, w, h], fill=_jitter(rng, rng.choice([(230, 230, 225), SAND])))
+
+
+def _street(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    road = rng.randint(h * 3 // 5, h * 3 // 4)
+    _sky(d, rng, w, road)
+    _buildings(d, rng, w, 10, h // 2, road)
+    d.rectangle([0, road, w, h], fill=_jitter(rng, (60, 60, 60), 20))
+    middle = (road + h) // 2
+    for x in range(0, w, 20):
+        d.line([(x, middle), (x + 10, middle)], fill=(240, 240, 240), width=2)
+    for _ in range(rng.randint(0, 5)):  # traffic
+        x = rng.randint(0, w - 30)
+        y = rng.choice([road + 2, middle + 2])
+        _car(d, rng, [x, y, x + 28, min(h - 1, y + 14)])
+
+
+def _parking(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    top = 0
+    if rng.random() < 0.5:  # seen from the ground: buildings behind the lot, as in a street
+        top = rng.randint(h // 3, h // 2)
+        _sky(d, rng, w, top)
+        _buildings(d, rng, w, 5, top - 10, top)
+    d.rectangle([0, top, w, h], fill=_jitter(rng, ASPHALT))
+    rows = [top + 8] if h - top < 70 else [top + 8, (top + h) // 2 + 4]
+    for y in rows:
+        for x in range(10, w, 30):
+            d.line([(x, y), (x, y + 30)], fill=(250, 250, 250), width=2)
+            if rng.random() < 0.7:
+                _car(d, rng, [x + 4, y + 3, x + 26, y + 28])
+
+
+def _church(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    ground = h * 2 // 3 + rng.randint(-10, 10)
+    _sky(d, rng, w, ground)
+    in_town = rng.random() < 0.45  # between houses, on a street
+    if in_town:
+        _buildings(d, rng, w, h // 4, h // 2, ground)
+        d.rectangle([0, ground, w, h], fill=_jitter(rng, (60, 60, 60), 20))
+    else:
+        d.rectangle([0, ground, w, h], fill=_jitter(rng, GRASS))
     cx = w // 2 + rng.randint(-20, 20)
-    wall = _jitter(rng, (200, 190, 170))
-    d.rectangle([cx - 35, h // 3, cx + 35, h * 5 // 6], fill=wall)
+    half = rng.randint(22, 35)
+    d.rectangle([cx - half, h // 3, cx + half, ground + 5], fill=_jitter(rng, (200, 190, 170)))
     roof = _jitter(rng, (140, 50, 40))
-    d.polygon([(cx - 42, h // 3), (cx, h // 8), (cx + 42, h // 3)], fill=roof)
+    d.polygon([(cx - half - 7, h // 3), (cx, h // 8), (cx + half + 7, h // 3)], fill=roof)
     d.rectangle([cx - 3, h // 8 - 18, cx + 3, h // 8], fill=(60, 60, 60))
     d.rectangle([cx - 10, h // 8 - 12, cx + 10, h // 8 - 7], fill=(60, 60, 60))
-    d.pieslice([cx - 10, h * 5 // 6 - 30, cx + 10, h * 5 // 6 - 10], 180, 360, fill=(70, 40, 30))
+    d.pieslice([cx - 10, ground - 25, cx + 10, ground - 5], 180, 360, fill=(70, 40, 30))
 
 
-def _bakery(d, rng, w, h):
+def _bakery(d: Draw, rng: random.Random, w: int, h: int) -> None:
     d.rectangle([0, 0, w, h], fill=_jitter(rng, (150, 100, 60)))
+    if rng.random() < 0.25:  # the shop from the street: an awning over the window
+        stripe = _jitter(rng, (200, 50, 50))
+        for x in range(0, w, 16):
+            d.rectangle([x, 0, x + 8, h // 5], fill=stripe)
     d.rectangle([0, h * 2 // 3, w, h], fill=_jitter(rng, (110, 70, 40)))
     for _ in range(rng.randint(8, 16)):
         x, y = rng.randint(0, w - 30), rng.randint(h // 3, h - 20)
@@ -102,94 +220,167 @@ def _bakery(d, rng, w, h):
                   fill=_jitter(rng, (210, 150, 70)))  # fmt: skip
 
 
-def _mountain(d, rng, w, h):
-    _sky(d, rng, w, h, h)
-    for _ in range(rng.randint(2, 4)):
-        x = rng.randint(0, w)
-        peak = rng.randint(h // 6, h // 2)
-        d.polygon([(x - 80, h), (x, peak), (x + 80, h)], fill=_jitter(rng, (110, 110, 120)))
-        d.polygon([(x - 12, peak + 15), (x, peak), (x + 12, peak + 15)], fill=(250, 250, 250))
+def _forest(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    horizon = rng.randint(h // 5, h // 3)
+    _sky(d, rng, w, horizon)
+    if rng.random() < 0.45:  # on a mountainside
+        _peaks(d, rng, w, horizon + 20, (110, 110, 120), snow=rng.random() < 0.5)
+    d.rectangle([0, horizon, w, h], fill=_jitter(rng, (60, 100, 40)))
+    leaves = rng.choice([(40, 120, 40), (40, 120, 40), (200, 130, 40)])  # summer or autumn
+    for _ in range(rng.randint(6, 14)):
+        x, y = rng.randint(-10, w), rng.randint(horizon, h - 10)
+        r = rng.randint(10, 22)
+        d.rectangle([x - 2, y, x + 2, y + r + 8], fill=(80, 50, 30))
+        d.ellipse([x - r, y - r, x + r, y + r // 2], fill=_jitter(rng, leaves, 30))
 
 
-def _lake(d, rng, w, h):
-    _sky(d, rng, w, h, h // 2)
-    d.rectangle([0, h // 2, w, h], fill=_jitter(rng, (40, 90, 150)))
-    for _ in range(6):
-        y = rng.randint(h // 2 + 5, h - 5)
-        x = rng.randint(0, w - 30)
-        d.line([(x, y), (x + 25, y)], fill=(200, 220, 240), width=1)
-    d.ellipse([-30, h // 2 - 25, 60, h // 2 + 10], fill=_jitter(rng, (50, 110, 50)))
+def _mountain(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    _sky(d, rng, w, h)
+    rock = rng.choice([(110, 110, 120), (160, 120, 80)])  # grey or red rock
+    _peaks(d, rng, w, h, rock, snow=rng.random() < 0.7)
+    if rng.random() < 0.45:  # wooded foothills
+        ground = h - rng.randint(h // 5, h // 3)
+        d.rectangle([0, ground, w, h], fill=_jitter(rng, (60, 100, 40)))
+        for _ in range(rng.randint(3, 8)):
+            x, y = rng.randint(0, w), rng.randint(ground, h)
+            r = rng.randint(8, 14)
+            d.ellipse([x - r, y - r, x + r, y + r // 2], fill=_jitter(rng, (40, 120, 40), 30))
 
 
-def _desert(d, rng, w, h):
-    _sky(d, rng, w, h, h // 2)
-    d.rectangle([0, h // 2, w, h], fill=_jitter(rng, (220, 180, 110)))
+def _desert(d: Draw, rng: random.Random, w: int, h: int) -> None:
+    horizon = rng.randint(h * 2 // 5, h // 2)
+    _sky(d, rng, w, horizon)
+    if rng.random() < 0.45:  # mesas on the horizon
+        _peaks(d, rng, w, horizon, (170, 110, 70), snow=False)
+    d.rectangle([0, horizon, w, h], fill=_jitter(rng, (220, 180, 110)))
     for _ in range(3):
         x = rng.randint(0, w)
-        d.arc([x - 60, h // 2 - 10, x + 60, h // 2 + 40], 180, 360, fill=(190, 140, 80), width=3)
-    x = rng.randint(20, w - 20)
-    d.rectangle([x, h // 2, x + 5, h // 2 + 30], fill=(40, 120, 50))
+        y = rng.randint(horizon - 10, h - 30)
+        d.arc([x - 60, y, x + 60, y + 50], 180, 360, fill=(190, 140, 80), width=3)
+    if rng.random() < 0.6:
+        x = rng.randint(20, w - 20)
+        d.rectangle([x, horizon, x + 5, horizon + 30], fill=(40, 120, 50))
 
 
-def _pool(d, rng, w, h):
-    d.rectangle([0, 0, w, h], fill=_jitter(rng, (230, 230, 225)))
-    d.rounded_rectangle([15, 15, w - 15, h - 15], radius=10, fill=_jitter(rng, (60, 190, 230)))
-    for lane in range(1, 4):
-        y = 15 + lane * (h - 30) // 4
-        d.line([(15, y), (w - 15, y)], fill=(250, 80, 80), width=2)
-
-
-def _parking(d, rng, w, h):
-    d.rectangle([0, 0, w, h], fill=_jitter(rng, (80, 80, 85)))
-    for x in range(10, w, 30):
-        d.line([(x, 10), (x, h // 2)], fill=(250, 250, 250), width=2)
-        if rng.random() < 0.7:
-            car = rng.choice([(200, 30, 30), (30, 30, 200), (220, 220, 220), (20, 20, 20)])
-            d.rounded_rectangle([x + 4, 20, x + 26, h // 2 - 5], radius=4, fill=_jitter(rng, car))
-
-
-# scene -> (drawing function, caption templates); {city} is filled in.
+# Places365 key -> (drawing function, caption templates); {city} is filled in. Some scenes
+# share looks (a cove at the beach, a sandy lake shore, a pool by the sea, a parking lot
+# before houses, a church in a street), so a model confuses them now and then.
 SCENES: dict[str, tuple[Callable, list[str]]] = {
-    "beach": (_beach, ["Lazy afternoon at the beach in {city} #sun", "Waves and sand, {city}"]),
-    "forest": (_forest, ["Hiking through the forest outside {city}", "Green everywhere #forest"]),
-    "street": (_street, ["Rush hour on a downtown street in {city}", "City lights, {city} street"]),
-    "church": (_church, ["The old church on the square, {city}", "Sunday bells at the chapel"]),
-    "bakery": (_bakery, ["Fresh bread at my favourite bakery in {city}", "Croissants! #bakery"]),
-    "mountain": (_mountain, ["Snowy peaks on the drive from {city}", "Mountain views #hiking"]),
-    "lake": (_lake, ["Calm morning by the lake near {city}", "Canoe on the lake"]),
-    "desert": (_desert, ["Dunes for miles, road trip from {city}", "Desert sunset #roadtrip"]),
-    "pool": (_pool, ["Pool day at the hotel in {city}", "Laps in the swimming pool"]),
-    "parking": (_parking, ["Cannot find my car in this parking lot, {city}", "Parking lot again"]),
+    "/b/bakery/shop": (
+        _bakery,
+        ["Fresh bread at my favourite bakery in {city}", "Croissants! #bakery"],
+    ),
+    "/b/beach": (_beach, ["Lazy afternoon at the beach in {city} #sun", "Waves and sand, {city}"]),
+    "/c/church/outdoor": (
+        _church,
+        ["The old church on the square, {city}", "Sunday bells at the chapel"],
+    ),
+    "/d/desert/sand": (
+        _desert,
+        ["Dunes for miles, road trip from {city}", "Desert sunset #roadtrip"],
+    ),
+    "/f/forest/broadleaf": (
+        _forest,
+        ["Hiking through the forest outside {city}", "Green everywhere #forest"],
+    ),
+    "/l/lake/natural": (_lake, ["Calm morning by the lake near {city}", "Canoe on the lake"]),
+    "/m/mountain": (_mountain, ["Peaks on the drive from {city}", "Mountain views #hiking"]),
+    "/p/parking_lot": (
+        _parking,
+        ["Cannot find my car in this parking lot, {city}", "Parking lot again"],
+    ),
+    "/s/street": (
+        _street,
+        ["Rush hour on a downtown street in {city}", "City lights, {city} street"],
+    ),
+    "/s/swimming_pool/outdoor": (
+        _pool,
+        ["Pool day at the hotel in {city}", "Laps in the swimming pool"],
+    ),
 }
 
 
-def demo_images_write(folder: Path, *, count: int = 500, seed: int = 0) -> int:
-    """Draw `count` scene images with sidecar captions under `folder` (deterministic)."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible drawings, not secrets
+# A drawing of a scene in the look of another now and then (a lake shore that looks like a
+# beach): its caption still says where it was taken, its picture misleads.
+LOOKALIKES: dict[str, list[str]] = {
+    "/b/beach": ["/l/lake/natural", "/s/swimming_pool/outdoor"],
+    "/l/lake/natural": ["/b/beach", "/s/swimming_pool/outdoor"],
+    "/s/swimming_pool/outdoor": ["/l/lake/natural", "/b/beach"],
+    "/s/street": ["/p/parking_lot", "/c/church/outdoor"],
+    "/p/parking_lot": ["/s/street"],
+    "/c/church/outdoor": ["/s/street"],
+    "/f/forest/broadleaf": ["/m/mountain"],
+    "/m/mountain": ["/d/desert/sand", "/f/forest/broadleaf"],
+    "/d/desert/sand": ["/m/mountain", "/b/beach"],
+}
+LOOKALIKE_SHARE = 0.15
+
+
+def demo_image_draw(rng: random.Random, scene: str) -> tuple[Image.Image, str]:
+    """One drawing of `scene` (a SCENES key) and its caption's template."""
+    draw_fn, captions = SCENES[scene]
+    if scene in LOOKALIKES and rng.random() < LOOKALIKE_SHARE:
+        draw_fn = SCENES[rng.choice(LOOKALIKES[scene])][0]
+    w, h = rng.choice([(160, 120), (120, 160), (160, 160)])
+    image = Image.new("RGB", (w, h))
+    draw_fn(ImageDraw.Draw(image), rng, w, h)
+    return image, rng.choice(captions)
+
+
+def _scene_order(count: int) -> list[str]:
     names = sorted(SCENES)
-    for n in range(count):
-        scene = names[n % len(names)]
-        city = CITIES[(n // len(names)) % len(CITIES)]
-        draw_fn, captions = SCENES[scene]
-        w, h = rng.choice([(160, 120), (120, 160), (160, 160)])
-        image = Image.new("RGB", (w, h))
-        draw_fn(ImageDraw.Draw(image), rng, w, h)
+    return [names[n % len(names)] for n in range(count)]
+
+
+def demo_images_write(folder: Path, *, count: int = 500, seed: int = 0) -> dict[str, str]:
+    """Draw `count` scene images with sidecar captions under `folder` (deterministic); returns
+    each image's external id (`city/0042.jpg`) with its scene's Places365 key."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible drawings, not secrets
+    scenes: dict[str, str] = {}
+    for n, scene in enumerate(_scene_order(count)):
+        city = CITIES[(n // len(SCENES)) % len(CITIES)]
+        image, caption = demo_image_draw(rng, scene)
         (folder / city).mkdir(parents=True, exist_ok=True)
         image.save(folder / city / f"{n:04d}.jpg", quality=85)
-        caption = rng.choice(captions).format(city=city.title())
+        caption = caption.format(city=city.title())
         if rng.random() < 0.1:  # some noise, as in real social media data
             caption = rng.choice(["lol", "", "Best day ever!!", "#nofilter"])
         (folder / city / f"{n:04d}.txt").write_text(caption + "\n", encoding="utf-8")
-    return count
+        scenes[f"{city}/{n:04d}.jpg"] = scene
+    return scenes
+
+
+def demo_scenes_store(dataset: Dataset, scenes: dict[str, str]) -> int:
+    """Each item's ground truth in `metadata["scene"]` (sidecar captions carry no metadata),
+    merged into the metadata it has; one bulk update."""
+    items = list(Item.objects.filter(dataset=dataset, external_id__in=scenes))
+    for item in items:
+        item.metadata = {**(item.metadata or {}), "scene": scenes[item.external_id]}
+    Item.objects.bulk_update(items, ["metadata"], batch_size=1000)
+    return len(items)
+
+
+@dataclass
+class DemoModel:
+    path: str | None  # None: the gpu extra (torch, open_clip) is not installed
+    note: str
+    trained: bool = False  # False: an up-to-date checkpoint was kept
+    seconds: float | None = None  # training time, when trained now
+    steps: int = 0
+    training_accuracy: float | None = None
 
 
 @dataclass
 class DemoResult:
     dataset: ImportResult
     taxonomy: Any  # annotate.taxonomies.importers.TaxonomyImportResult
-    checkpoint: str | None
-    checkpoint_note: str
+    model: DemoModel
     itr: Any = None  # annotate.itr.demo.ItrDemoResult
+    study: Any = None  # annotate.validation.demo.DemoStudy (None without a model)
+
+    @property
+    def checkpoint(self) -> str | None:
+        return self.model.path
 
 
 def demo_users_create() -> None:
@@ -205,37 +396,102 @@ def demo_users_create() -> None:
         user.groups.add(Group.objects.get(name=role))
 
 
-def demo_checkpoint_write() -> tuple[str | None, str]:
-    """A tiny random-weight open_clip checkpoint for offline classification, when possible."""
+def demo_model_steps(images: int) -> int:
+    """Training steps: the full recipe for the default demo, fewer for a small one (the
+    screenshot scripts' `--images 50`), which is then quick and less accurate."""
+    return max(MIN_STEPS, round(FULL_STEPS * min(1.0, images / DEFAULT_IMAGES)))
+
+
+def demo_model_ensure(*, taxonomy_id: int, images: int, progress=None) -> DemoModel:
+    """The offline demo model `MEDIA_ROOT/models/sieve-demo.pt`: `sieve-tiny` trained on
+    drawings of the demo's scenes (drawn from another seed than the dataset's, so the run is
+    scored on drawings the model never saw) against the taxonomy's prompts, built exactly as
+    a run builds them. Kept when its stamp matches the recipe, so a second seed is fast.
+    See docs/architecture.md#demo."""
     try:
         import open_clip  # noqa: F401  (the gpu extra)
 
-        from classifier.engine import write_random_checkpoint
+        from classifier.demo_model import (
+            Recipe,
+            demo_model_save,
+            demo_model_stamp,
+            demo_model_train,
+        )
     except ImportError as exc:
-        return None, f"no checkpoint: the gpu extra is not installed ({exc})"
-    path = Path(settings.MEDIA_ROOT) / "models" / "sieve-tiny.pt"
-    if not path.exists():
-        write_random_checkpoint(path)
-    return str(path), "random weights: predictions are meaningless, the pipeline is real"
+        return DemoModel(None, f"no demo model: the gpu extra is not installed ({exc})")
+    from annotate.taxonomies.models import Label
+
+    labels = list(Label.objects.filter(taxonomy_id=taxonomy_id).select_related("taxonomy"))
+    labels.sort(key=lambda label: (label.position, label.key))
+    index = {label.key: n for n, label in enumerate(labels)}
+    missing = sorted(set(SCENES) - set(index))
+    if missing:
+        raise ValueError(f"the taxonomy has no label for the demo scenes {missing}")
+    prompts = [label.effective_prompt for label in labels]
+    rng = random.Random(TRAINING_SEED)  # noqa: S311 - reproducible drawings, not secrets
+    drawings = [demo_image_draw(rng, scene)[0] for scene in _scene_order(TRAINING_DRAWINGS)]
+    digest = hashlib.sha256()
+    for image in drawings:
+        digest.update(image.tobytes())
+    recipe = Recipe(steps=demo_model_steps(images))
+    stamp = recipe.stamp(prompts, drawings=digest.hexdigest())
+    path = Path(settings.MEDIA_ROOT) / "models" / DEMO_MODEL_FILE
+    note = (
+        f"{recipe.arch} trained for {recipe.steps} steps on drawings of the demo's scenes: "
+        "it shows the pipeline, it says nothing about CLIP"
+    )
+    if path.exists() and demo_model_stamp(path) == stamp:
+        if progress is not None:
+            progress(recipe.steps, recipe.steps)
+        return DemoModel(str(path), note, steps=recipe.steps)
+    targets = [index[scene] for scene in _scene_order(TRAINING_DRAWINGS)]
+    model, training = demo_model_train(drawings, targets, prompts, recipe=recipe, progress=progress)
+    demo_model_save(model, path, stamp=stamp)
+    return DemoModel(
+        str(path), note, trained=True, seconds=training.seconds, steps=training.steps,
+        training_accuracy=training.accuracy,
+    )  # fmt: skip
 
 
-def demo_seed(*, images: int = 500, progress=None) -> DemoResult:
-    """Users, the `demo` dataset, the `places365` taxonomy, memberships and the checkpoint."""
+def _no_bar(label: str, total: int | None = None, *, unit: str = "it"):
+    return contextlib.nullcontext(None)
+
+
+def demo_seed(*, images: int = DEFAULT_IMAGES, bars: Bars | None = None) -> DemoResult:
+    """Users, the `demo` dataset with its ground truth, the `places365` taxonomy,
+    memberships, the demo model, the ITR study, and the demo's classification run with a
+    validation study under way (annotate/validation/demo.py). `bars(label, total, unit=)`
+    gives a progress callback as a context manager (the command's progress bars)."""
+    bars = bars or _no_bar
     demo_users_create()
     folder = Path(settings.SIEVE_IMAGE_ROOTS[0]) / DEMO_DATASET
     folder.mkdir(parents=True, exist_ok=True)
-    demo_images_write(folder, count=images)
-    dataset_result = dataset_import(name=DEMO_DATASET, folder=folder, progress=progress)
+    scenes = demo_images_write(folder, count=images)
+    with bars("demo images", images, unit="img") as bar:
+        dataset_result = dataset_import(name=DEMO_DATASET, folder=folder, progress=bar)
+    dataset = Dataset.objects.get(pk=dataset_result.dataset_id)
+    demo_scenes_store(dataset, scenes)
     # The demo spans the layers above datasets: they are imported only when it runs.
     from annotate.taxonomies.importers import places365_import
 
     taxonomy_result = places365_import(name=DEMO_TAXONOMY)
-    dataset = Dataset.objects.get(pk=dataset_result.dataset_id)
     User = get_user_model()
     for username, _password, role in DEMO_USERS:
         membership_set(dataset=dataset, user=User.objects.get(username=username), role=role)
-    checkpoint, note = demo_checkpoint_write()
+    with bars("demo model", demo_model_steps(images), unit="step") as bar:
+        model = demo_model_ensure(
+            taxonomy_id=taxonomy_result.taxonomy_id, images=images, progress=bar
+        )
     from annotate.itr.demo import itr_demo_seed
 
     itr_result = itr_demo_seed(members=[(u, r) for u, _p, r in DEMO_USERS])
-    return DemoResult(dataset_result, taxonomy_result, checkpoint, note, itr_result)
+    study = None
+    if model.path:
+        from annotate.validation.demo import demo_study_seed
+
+        with bars("demo run", images, unit="img") as bar:
+            study = demo_study_seed(
+                dataset_id=dataset.pk, taxonomy_id=taxonomy_result.taxonomy_id,
+                checkpoint=model.path, retrained=model.trained, progress=bar,
+            )  # fmt: skip
+    return DemoResult(dataset_result, taxonomy_result, model, itr_result, study)

@@ -98,8 +98,9 @@ def test_seed_demo_and_if_empty(settings) -> None:
     assert "sieve-annotator2-demo" in text  # printed logins, on stderr under --json
     assert "30/30" in text  # the progress bar
     if summary["checkpoint"]:
-        assert summary["checkpoint"].endswith("models/sieve-tiny.pt")
+        assert summary["checkpoint"].endswith("models/sieve-demo.pt")
         assert "classify demo --taxonomy places365" in summary["classify_command"]
+        assert summary["demo_run"]["items"] == 30
 
     summary, text = seed_demo("--if-empty")
     assert summary == {"seeded": False}
