@@ -24,7 +24,7 @@ run test: export DEBUG = 1
 
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py seed_demo --if-empty --url http://$(HOST)/
 	@echo "Serving Sieve on http://$(HOST)/ with one local Celery worker (Ctrl-C stops both)"
 	@$(BIN)/celery -A annotate worker -Q default,gpu --concurrency 1 --loglevel WARNING \
 		--beat --schedule var/celerybeat-schedule & \
