@@ -1,8 +1,9 @@
 // The lead's disagreements page (validation/disagreements.html): the right-label picker of
-// each decision form. A label button (typed search results from the annotate page's label
-// search, or the annotators' own corrections) fills the form's hidden corrected_label and
-// ticks "miss"; "hit" or "clear" empties it. Event delegation: the cards are swapped by htmx.
-(function () {
+// each decision form. The typed search is the shared keyboard combobox (label_search.js:
+// arrows choose, Enter takes); a label taken from it, or clicked (search results or the
+// annotators' own corrections), fills the form's hidden corrected_label and ticks "miss";
+// "hit" or "clear" empties it. The cards are swapped by htmx: wired on every load.
+(() => {
   "use strict";
 
   function formOf(element) {
@@ -14,12 +15,28 @@
     const chosen = form.querySelector(".dis-chosen");
     chosen.querySelector("[data-chosen]").textContent = name;
     chosen.hidden = !key;
-    if (key) {
-      form.querySelector("input[name=value][value=miss]").checked = true;
-    }
+    if (key) form.querySelector("input[name=value][value=miss]").checked = true;
   }
 
-  document.addEventListener("click", function (event) {
+  function wire(form) {
+    const input = form.querySelector(".dis-search");
+    const results = input && document.getElementById(input.getAttribute("hx-target").slice(1));
+    if (!results || input.dataset.wired || !window.SieveLabelSearch) return;
+    input.dataset.wired = "1";
+    SieveLabelSearch.attach(input, results, (key, option) => {
+      choose(form, key, option.textContent.trim());
+      SieveLabelSearch.clear(input, results);
+    });
+  }
+
+  if (window.htmx) {
+    htmx.onLoad((el) => {
+      if (el.matches && el.matches("form.dis-decide")) wire(el);
+      else if (el.querySelectorAll) el.querySelectorAll("form.dis-decide").forEach(wire);
+    });
+  }
+
+  document.addEventListener("click", (event) => {
     const pick = event.target.closest(".label-pick");
     if (pick && formOf(pick)) {
       event.preventDefault();
@@ -27,28 +44,21 @@
       return;
     }
     const clear = event.target.closest(".dis-clear");
-    if (clear && formOf(clear)) {
-      choose(formOf(clear), "", "");
-    }
+    if (clear && formOf(clear)) choose(formOf(clear), "", "");
   });
 
-  document.addEventListener("change", function (event) {
+  document.addEventListener("change", (event) => {
     const radio = event.target;
     if (radio.name === "value" && radio.value === "hit" && formOf(radio)) {
       choose(formOf(radio), "", "");
     }
   });
 
-  // Enter in the label search picks the first result instead of submitting the form.
-  document.addEventListener("keydown", function (event) {
+  // Without the shared combobox, Enter in the search still must not submit the form.
+  document.addEventListener("keydown", (event) => {
     const input = event.target;
-    if (event.key !== "Enter" || input.name !== "q" || !formOf(input)) {
-      return;
-    }
-    event.preventDefault();
-    const first = formOf(input).querySelector(".dis-labels .label-pick");
-    if (first) {
-      choose(formOf(input), first.dataset.label, first.textContent.trim());
+    if (event.key === "Enter" && input.classList && input.classList.contains("dis-search")) {
+      if (!window.SieveLabelSearch) event.preventDefault();
     }
   });
 })();
