@@ -249,6 +249,8 @@ def adjudication_record(
     text = "" if note is None else str(note).strip()
     if not text:
         raise AdjudicationError("note is required: say why")
+    if "\x00" in text or "\x00" in str(corrected_label or ""):
+        raise AdjudicationError("the note and the label may not contain NUL characters")
     if len(text) > MAX_NOTE:
         raise AdjudicationError(f"note is longer than {MAX_NOTE} characters")
     label = label_resolve(sample_item=sample_item, label=corrected_label)

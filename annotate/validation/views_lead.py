@@ -66,10 +66,9 @@ def sample_disagreements(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _decide(request: HttpRequest, sample: Sample) -> HttpResponse:
     item_id = request.POST.get("item", "")
-    item = (
-        SampleItem.objects.filter(sample=sample, pk=item_id).first() if item_id.isdigit() else None
-    )
-    if item is None or len(item_id) > 18:
+    valid = item_id.isascii() and item_id.isdigit() and len(item_id) <= 18  # a bigint at most
+    item = SampleItem.objects.filter(sample=sample, pk=int(item_id)).first() if valid else None
+    if item is None:
         raise Http404("No such item in this sample")
     item.sample = sample  # with its run loaded (the corrected label's taxonomy)
     error, saved = None, None

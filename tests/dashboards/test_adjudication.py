@@ -383,3 +383,38 @@ def test_the_later_adjudication_of_an_item_and_label_wins(client: Client, disput
     Adjudication.objects.get(sample_item=disputed.sample_items[0]).save()  # now the later one
     rows = client.get(f"/api/samples/{second.pk}/scores/").json()["rows"]
     assert (rows[0]["covered"], rows[0]["correct"]) == (2, 2)
+
+
+def test_page_forms_refuse_bad_input_without_errors(client: Client, disputed) -> None:
+    """The page's decision form (htmx): a refused decision comes back in the card with its
+    reason; an item of another sample or a huge id answers 404; a plain POST redirects."""
+    as_user(client, "lee")
+    url = f"/samples/{disputed.sample.pk}/disagreements/"
+    item = disputed.sample_items[0].pk
+    htmx = {"HX-Request": "true"}
+    for body in (
+        {"item": item, "action": "decide", "value": "hit", "note": ""},
+        {"item": item, "action": "decide", "value": "hit", "note": "nul \x00 here"},
+        {"item": item, "action": "decide", "value": "miss", "note": "n", "corrected_label": "\x00"},
+        {"item": item, "action": "decide", "value": "perhaps", "note": "n"},
+    ):
+        response = client.post(url, body, headers=htmx)
+        assert response.status_code == 200, body
+        assert 'role="alert"' in response.content.decode(), body
+    assert not Adjudication.objects.exists()
+    for bad in ("99999999999999999999999", "x", "", str(10**12)):
+        assert client.post(url, {"item": bad, "value": "hit", "note": "n"}).status_code == 404
+    done = client.post(url, {"item": item, "action": "decide", "value": "hit", "note": "<i>ok</i>"})
+    assert done.status_code == 302
+    assert done["Location"].endswith(f"#item-{item}")
+    caption = disputed.items[0]
+    caption.caption = "<script>alert(1)</script> bakery"
+    caption.save()
+    page = client.get(url).content.decode()
+    assert "&lt;i&gt;ok&lt;/i&gt;" in page  # the note
+    assert "<i>ok</i>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; bakery" in page  # the caption
+    assert "<script>alert(1)" not in page
+    # An annotator may not post decisions (403), an outsider gets 404.
+    as_user(client, "ann")
+    assert client.post(url, {"item": item, "value": "hit", "note": "n"}).status_code == 403
