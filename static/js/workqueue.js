@@ -1,11 +1,15 @@
-// A work-queue page: one item on screen, the next one preloaded, each answer saved before the
+// A work-queue page: one item on screen, the next ones preloaded, each answer saved before the
 // next item shows. Shared by the hit/miss annotation page (annotate.js) and the ITR review
 // page (itr_review.js); each page adds its own keys and the body of its answers.
+// See docs/architecture.md#annotator-path.
 //
 // - Answers go to the page's REST endpoint (the same one scripts use) with an idempotency key,
 //   so a retried request can never record an answer twice.
-// - The next item (HTML fragment + image) is fetched while the current one is on screen, with
-//   `exclude=` the current one; it is shown only once the current answer is saved.
+// - The next items (`preload`, 3 by default: HTML fragment + decoded image) are fetched while
+//   the current one is on screen, with `exclude=` the ones the page already holds. An item is
+//   put on screen only once its image is decoded (or failed), so the image box is never empty,
+//   and the item counts as shown only after the browser has painted it: `ready()` (and so
+//   `submit()`) refuses until then, so that a key can never act on an item nobody has seen.
 // - A failed save (network, server error, expired session) keeps the answer in the page and
 //   retries with backoff until it is saved; nothing is silently dropped, and leaving the page
 //   meanwhile asks first.
@@ -28,6 +32,11 @@
     onRefused: () => {}, // ({status, detail, body}) after a 400/404/409 that retrying cannot fix
     undoneMessage: "Undone: answer this item again.",
     unsavedWarning: "An answer is not saved yet.",
+    preload: 3, // items fetched ahead of the one on screen (each is leased to this page)
+    // A preloaded item older than this is fetched again: its lease (SIEVE_LEASE_SECONDS,
+    // 300 s by default) may have lapsed and gone to someone else.
+    maxAgeMs: 120000,
+    imageTimeoutMs: 10000, // an image still not decoded after this is shown as it is
   };
 
   function newKey() {
@@ -52,15 +61,27 @@
     return url.pathname + url.search;
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // Resolves once what the DOM holds now has been painted: the rAF callback runs just before
+  // the next paint, and a task queued from it runs after that paint.
+  function afterPaint() {
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  }
+
   function create(options) {
     const o = { ...DEFAULTS, ...options };
     const { root, stage } = o;
 
-    let current = null; // {id, shownAt, el}
-    let upcoming = null; // Promise of {id, html}, null (nothing left) or "retry"
+    // The item on screen: {id, el, shown (painted), shownAt}.
+    let current = null;
+    // Preloaded items, in the order they will show: {id, nodes, decoded, fetchedAt}.
+    let buffer = [];
+    let filling = null; // the running fill(), if any
     let pending = null; // the answer being saved: {body, attempts}
     const history = []; // [{answer, item}] of this page, for undo
     let busy = false; // an undo is in progress
+    let switching = false; // the next item is on its way to the screen
 
     // Requests in flight, on the root element: lets tests (and curious people) see when the
     // page is idle.
@@ -91,13 +112,62 @@
       o.status.classList.toggle("retrying", problem);
     }
 
-    function showCurrent() {
+    // Decode the images of an item (in the page or not yet): resolves, never rejects, once
+    // each is decoded, failed (its figure says so) or timed out.
+    function decodeImages(container) {
+      const images = Array.from(container.querySelectorAll("img"));
+      return Promise.all(
+        images.map((img) => {
+          const decoded = img.decode().then(
+            () => true,
+            () => {
+              const figure = img.closest("figure");
+              if (figure) figure.classList.add("img-failed");
+              return false;
+            }
+          );
+          return Promise.race([decoded, sleep(o.imageTimeoutMs)]);
+        })
+      );
+    }
+
+    // The element on screen becomes the current item (not shown yet).
+    function mount() {
       const el = stage.querySelector(o.itemSelector);
-      current = el ? { id: Number(el.dataset.item), shownAt: performance.now(), el } : null;
+      current = el ? { id: Number(el.dataset.item), el, shown: false, shownAt: 0 } : null;
+      delete root.dataset.shown;
       if (o.done) o.done.hidden = Boolean(current);
       if (o.controls) o.controls.hidden = !current;
+      // A button that kept the focus (a mouse click on it) must not answer the new item when
+      // Space or Enter is pressed.
+      const focused = document.activeElement;
+      if (focused && focused.tagName === "BUTTON" && root.contains(focused)) focused.blur();
       if (window.htmx) htmx.process(stage);
       o.onShow(current, el);
+      return current;
+    }
+
+    function markShown(item) {
+      if (!item || current !== item || item.shown) return;
+      item.shown = true;
+      item.shownAt = performance.now();
+      root.dataset.shown = item.id; // for tests: the item keys act on now
+    }
+
+    // Put a preloaded item (or nothing) on screen, once its image is decoded.
+    async function show(next) {
+      if (next) {
+        const slow = setTimeout(() => setStatus("Loading the next image…"), 400);
+        await next.decoded;
+        clearTimeout(slow);
+        if (o.status.textContent === "Loading the next image…") setStatus("");
+      }
+      stage.replaceChildren(...(next ? next.nodes : []));
+      const item = mount();
+      if (item) {
+        await afterPaint();
+        markShown(item);
+      }
     }
 
     async function fetchFragment(query) {
@@ -106,38 +176,72 @@
       });
       if (response.status === 204) return null;
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const html = await response.text();
       const holder = document.createElement("div");
-      holder.innerHTML = html;
+      holder.innerHTML = await response.text();
       const el = holder.querySelector(o.itemSelector);
       if (!el) return null;
-      if (el.dataset.image) {
-        const img = new Image(); // preload: the switch is instant
-        img.src = el.dataset.image;
-      }
-      return { id: Number(el.dataset.item), html };
+      // The image starts loading now (the holder belongs to this document) and is decoded
+      // before the item is shown: putting a decoded <img> on screen paints it at once.
+      return {
+        id: Number(el.dataset.item),
+        nodes: Array.from(holder.childNodes),
+        decoded: decodeImages(holder),
+        fetchedAt: performance.now(),
+      };
     }
 
-    function prefetch() {
-      const exclude = current ? `exclude=${current.id}` : "";
-      upcoming = fetchFragment(exclude).catch(() => "retry");
+    function held() {
+      return [current && current.id, ...buffer.map((f) => f.id)].filter(Boolean);
+    }
+
+    // Preload items until `preload` are waiting; stops early when none is left. Resolves to
+    // "retry" when a request failed.
+    async function fill() {
+      while (buffer.length < o.preload) {
+        const exclude = held();
+        let next;
+        try {
+          next = await fetchFragment(exclude.length ? { exclude: exclude.join(",") } : {});
+        } catch (err) {
+          return "retry";
+        }
+        // An item the page already holds (an undo meanwhile) ends this round.
+        if (!next || held().includes(next.id)) return null;
+        buffer.push(next);
+      }
+      return null;
+    }
+
+    function refill() {
+      if (!filling) filling = fill().finally(() => (filling = null));
+      return filling;
     }
 
     async function advance() {
-      let next = upcoming ? await upcoming : null;
-      // Ask again when the preload failed or found nothing: leases of others may have expired.
-      if (!next || next === "retry" || (current && next.id === current.id)) {
-        next = await fetchFragment("").catch(() => "retry");
+      switching = true;
+      try {
+        await switchToNext();
+      } finally {
+        switching = false;
       }
-      if (next === "retry") {
-        setStatus("Could not load the next item; retrying…", true);
-        await new Promise((r) => setTimeout(r, 1500));
-        upcoming = null;
-        return advance();
+    }
+
+    async function switchToNext() {
+      for (;;) {
+        const now = performance.now();
+        buffer = buffer.filter((f) => now - f.fetchedAt < o.maxAgeMs);
+        if (!buffer.length && filling) await filling;
+        // Ask again when the preloads failed or found nothing: leases of others may have
+        // expired since.
+        if (!buffer.length && (await refill()) === "retry" && !buffer.length) {
+          setStatus("Could not load the next item; retrying…", true);
+          await sleep(1500);
+          continue;
+        }
+        break;
       }
-      stage.innerHTML = next ? next.html : "";
-      showCurrent();
-      if (current) prefetch();
+      await show(buffer.shift() || null);
+      if (current) refill();
     }
 
     function refreshProgress() {
@@ -203,13 +307,16 @@
       setTimeout(save, delay);
     }
 
-    // Whether an answer may be submitted now: an item is on screen and nothing is in progress.
+    // Whether an answer may be submitted now: an item is on screen and painted, and nothing
+    // is in progress (a save, an undo, or the switch to the next item).
     function ready() {
-      return Boolean(current) && !pending && !busy;
+      return Boolean(current && current.shown) && !pending && !busy && !switching;
     }
 
-    function submit(fields) {
-      if (!ready()) return false;
+    // `itemId`, when given, is the item that was on screen when the person acted (the key
+    // went down): the answer is refused if another item is on screen now.
+    function submit(fields, itemId) {
+      if (!ready() || (itemId !== undefined && itemId !== current.id)) return false;
       const body = {
         [o.itemField]: current.id,
         ...fields,
@@ -237,15 +344,21 @@
           headers: { "X-CSRFToken": csrfToken() },
         });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
-        const back = await fetchFragment(`item=${last.item}`);
-        // The item on screen stays leased to us: it comes right after the undone one.
-        const onScreen = stage.innerHTML;
-        const onScreenId = current ? current.id : null;
-        stage.innerHTML = back ? back.html : "";
-        showCurrent();
-        upcoming = onScreenId
-          ? Promise.resolve({ id: onScreenId, html: onScreen })
-          : fetchFragment(`exclude=${current ? current.id : ""}`).catch(() => "retry");
+        const back = await fetchFragment({ item: last.item });
+        // The item on screen stays leased to us: it comes right after the undone one (its
+        // image is decoded already).
+        if (current) {
+          const nodes = Array.from(stage.childNodes);
+          buffer.unshift({
+            id: current.id,
+            nodes,
+            decoded: Promise.resolve(),
+            fetchedAt: performance.now(),
+          });
+        }
+        buffer = buffer.filter((f) => !back || f.id !== back.id);
+        await show(back);
+        if (!buffer.length) refill();
         setStatus(o.undoneMessage);
         refreshProgress();
       } catch (err) {
@@ -263,9 +376,18 @@
       }
     });
 
+    // The first item comes with the page: it counts as shown once its image is decoded and
+    // painted, or at the page's load event (which waits for that image) if that comes first.
+    // Preloading starts at once.
     function start() {
-      showCurrent();
-      if (current) prefetch();
+      const item = mount();
+      if (!item) return;
+      refill();
+      decodeImages(stage)
+        .then(afterPaint)
+        .then(() => markShown(item));
+      if (document.readyState === "complete") markShown(item);
+      else window.addEventListener("load", () => markShown(item), { once: true });
     }
 
     return {
