@@ -124,21 +124,20 @@ class Prediction(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "item"], name="unique_prediction")]
-        # The explorer's keyset pages (docs/architecture.md#explorer): each order, with and
-        # without a label filter, is one index range scan. (run, label, ...) also serves the
-        # per-label counts, and (run, probability, ...) the coverage table.
+        # The explorer's keyset pages (docs/architecture.md#explorer): each order is one index
+        # range scan. (run, label, ...) also serves the per-label counts, and
+        # (run, probability, ...) the coverage table. Every index costs bulk loads (COPY of a
+        # re-scored run), so there is no second random-order index for a label.
         indexes = [
             models.Index(fields=["run", "label", "probability", "id"], name="prediction_run_label"),
             models.Index(fields=["run", "probability", "id"], name="prediction_run_prob"),
-            # The random order's indexes end with the probability (after the unique id, so
-            # the order is unchanged): a probability bound is checked in the index while
-            # walking it, without visiting the table.
+            # The random order's index ends with the probability and the label (after the
+            # unique id, so the order is unchanged): bounds and a label are checked in the
+            # index while walking it, without visiting the table. With a rare label the
+            # planner sorts that label's rows instead (docs/architecture.md#explorer).
             models.Index(
-                fields=["run", "shuffle", "id", "probability"], name="prediction_run_shuffle_p"
-            ),
-            models.Index(
-                fields=["run", "label", "shuffle", "id", "probability"],
-                name="prediction_run_label_shuffle_p",
+                fields=["run", "shuffle", "id", "probability", "label"],
+                name="prediction_run_shuffle_pl",
             ),
         ]
 
