@@ -39,8 +39,8 @@ DEFAULT_IMAGES = 500
 DEMO_MODEL_FILE = "sieve-demo.pt"
 TRAINING_SEED = 1  # the dataset's drawings come from seed 0: the model never sees them
 TRAINING_DRAWINGS = 1000
-FULL_STEPS = 600
-MIN_STEPS = 150
+FULL_STEPS = 400
+MIN_STEPS = 120
 
 # bars(label, total, unit=...) -> a context manager giving a progress(done, total) callback.
 Bars = Callable[..., contextlib.AbstractContextManager]
