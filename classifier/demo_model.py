@@ -1,6 +1,7 @@
-"""The offline demo's model: the tiny open_clip architecture (`sieve-tiny`) trained for about
-a minute on the CPU, with open_clip's contrastive loss, on the demo's drawings and their
-scenes' Places365 prompts. See docs/architecture.md#demo.
+"""The offline demo's model: the tiny open_clip architecture (`sieve-tiny`) trained from
+scratch on the CPU for a minute or less (400 steps: seconds on an idle machine), with
+open_clip's contrastive loss, on the demo's drawings and their scenes' Places365 prompts.
+See docs/architecture.md#demo.
 
 Torch and open_clip only, no Django: the caller draws the images and builds the prompts
 exactly as a run does (`Label.prompts()`), and saves the result where runs load checkpoints.
@@ -94,7 +95,9 @@ def demo_model_train(
 
     Each step holds `groups` groups of one drawing per scene: open_clip's ClipLoss within a
     group (no false negatives: each scene once), plus cross-entropy of each drawing against
-    every label prompt, as zero-shot scoring sees it."""
+    the scenes' prompts and `recipe.negatives` other prompts drawn at random, as zero-shot
+    scoring over the whole taxonomy sees it. Deterministic for a recipe on one machine:
+    fixed seeds and thread count."""
     targets_t = torch.as_tensor(list(targets), dtype=torch.long)
     scenes = sorted(set(targets_t.tolist()))
     if len(scenes) < 2:

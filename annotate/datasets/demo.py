@@ -1,10 +1,15 @@
-"""The demo: users, a generated captioned image dataset, Places365, a tiny offline model, and
-the ITR dataset with a review study under way (annotate/itr/demo.py).
+"""The demo: users, a generated captioned image dataset with its ground truth, Places365, the
+offline demo model, a classification run with a validation study under way
+(annotate/validation/demo.py), and the ITR dataset with a review study under way
+(annotate/itr/demo.py). See docs/architecture.md#demo.
 
 Images are drawn with Pillow (deterministic from a seed): each one is a small scene (beach,
 forest, city street, church, bakery, mountain, lake, desert, swimming pool, parking lot) in
 varied colours and shapes, stored InstaCities-style as `<city>/<n>.jpg` with a sidecar
-`<city>/<n>.txt` caption, so the demo exercises the real import path.
+`<city>/<n>.txt` caption, so the demo exercises the real import path. Each item's scene (its
+Places365 key) is its ground truth, in `metadata["scene"]`. Some scenes share looks, and a
+few drawings take another scene's look outright, so the demo model is often right and
+sometimes wrong.
 """
 
 import contextlib
