@@ -28,8 +28,8 @@ from PIL import Image
 
 from classifier.engine import TINY_MODEL
 
-# Bump when the recipe changes (drawings, prompts, loss, steps), so an old checkpoint is
-# retrained instead of reused.
+# Bump when the training code changes (loss, batches), so an old checkpoint is retrained
+# instead of kept; the recipe's fields, the prompts and the drawings are in the stamp already.
 RECIPE_VERSION = 1
 STAMP_KEY = "sieve_demo"
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp
