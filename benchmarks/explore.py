@@ -92,7 +92,7 @@ def build(n: int, seed: int = 7) -> dict:
             [dataset.pk, n],
         )
         timings["items_s"] = timed(f"{n} items", started)
-        # The explorer's indexes are built after the load (a bulk load into six b-trees
+        # The secondary indexes are built after the load (loading rows into random-key b-trees
         # costs more than building them); their definitions come from the migrations.
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s "
