@@ -15,7 +15,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.datasets.access import fetch_for_user, require_role
+from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
 from annotate.rest import (
     IdOrNameField,
@@ -29,23 +29,13 @@ from annotate.rest import (
 )
 from annotate.validation import metrics
 from annotate.validation.models import Adjudication
-from annotate.validation.selectors import get_sample_item_for_user
+from annotate.validation.selectors import (
+    ADJUDICATION_LEADS_ONLY,
+    get_adjudication_for_lead,
+    get_sample_item_for_user,
+)
 from annotate.validation.serializers import AdjudicationSerializer, DisagreementSerializer
 from annotate.validation.services import MAX_NOTE, adjudication_record, adjudication_withdraw
-
-LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."
-
-
-def get_adjudication_for_lead(user, pk) -> Adjudication:
-    """An adjudication of a dataset the caller leads: 404 for outsiders, 403 for annotators."""
-    adjudications = Adjudication.objects.select_related(
-        "sample_item", "corrected_label", "decided_by"
-    )
-    dataset = "sample_item__sample__run__dataset"
-    adjudication, role = fetch_for_user(adjudications, pk, user, dataset_field=dataset)
-    require_role(role, Role.LEAD, LEADS_ONLY)
-    return adjudication
-
 
 # ---------------------------------------------------------------- input
 
@@ -119,7 +109,7 @@ def adjudication_create(request: Request) -> Response:
     data.is_valid(raise_exception=True)
     fields = data.validated_data
     item, role = get_sample_item_for_user(request.user, fields.pop("sample_item"))
-    require_role(role, Role.LEAD, LEADS_ONLY)
+    require_role(role, Role.LEAD, ADJUDICATION_LEADS_ONLY)
     adjudication, created = adjudication_record(sample_item=item, lead=request.user, **fields)
     return Response(AdjudicationSerializer(adjudication).data, status=201 if created else 200)
 

@@ -1,8 +1,10 @@
 """Permission-checked reads of samples and sample items (other datasets answer 404)."""
 
-from annotate.datasets.access import fetch_for_user
+from annotate.datasets.access import fetch_for_user, require_role
 from annotate.datasets.models import Dataset, Role
-from annotate.validation.models import Sample, SampleItem, Verdict
+from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
+
+ADJUDICATION_LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."
 
 
 def samples_for_user(user):
@@ -30,3 +32,14 @@ def get_own_verdict_for_user(user, pk) -> tuple[Verdict, str]:
     )
     dataset = "sample_item__sample__run__dataset"
     return fetch_for_user(verdicts, pk, user, dataset_field=dataset)
+
+
+def get_adjudication_for_lead(user, pk) -> Adjudication:
+    """An adjudication of a dataset the caller leads: 404 for outsiders, 403 for annotators."""
+    adjudications = Adjudication.objects.select_related(
+        "sample_item", "corrected_label", "decided_by"
+    )
+    dataset = "sample_item__sample__run__dataset"
+    adjudication, role = fetch_for_user(adjudications, pk, user, dataset_field=dataset)
+    require_role(role, Role.LEAD, ADJUDICATION_LEADS_ONLY)
+    return adjudication
