@@ -61,8 +61,8 @@ def fixed_columns(model, **values) -> tuple[list[str], list]:
     template = model(**values)
     columns, prepared = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key or field.attname in values:
-            continue
+        if field.primary_key or field.attname in values or field.generated:
+            continue  # generated columns are the database's to fill
         columns.append(field.column)
         value = field.pre_save(template, True)
         prepared.append(field.get_db_prep_save(value, connection))
