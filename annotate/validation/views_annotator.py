@@ -11,8 +11,7 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -60,14 +59,16 @@ def human_delta(when: datetime, now: datetime) -> str:
 
 def inbox_for_user(user, now: datetime | None = None) -> list[Sample]:
     """The open samples of the datasets the user is a member of (the newest INBOX_LIMIT), each
-    with the user's figures, in two queries whatever their number:
+    with the user's figures:
 
     - `left`: items still wanting verdicts that the user has not judged and may take now;
     - `waiting`: such items that other annotators' live leases fill for now, and `comes_back`,
       the earliest expiry of those leases (the rule of docs/architecture.md#annotation-leases);
     - `mine`: the user's own verdicts on the sample, skips included.
 
-    Samples with something left come first."""
+    Four queries whatever the number of samples, none of them per item: items wanting
+    verdicts, the user's verdicts, and others' live leases (few: each annotator holds a
+    handful) are counted separately. Samples with something left come first."""
     now = now or timezone.now()
     samples = list(
         Sample.objects.filter(status=Sample.Status.OPEN, run__dataset__memberships__user=user.pk)
@@ -76,40 +77,63 @@ def inbox_for_user(user, now: datetime | None = None) -> list[Sample]:
     )
     if not samples:
         return []
-    others = Lease.objects.filter(sample_item=OuterRef("pk"), expires__gt=now).exclude(
-        annotator=user.pk
+    ids = [sample.pk for sample in samples]
+    wanting = Q(verdict_count__lt=F("wanted_verdicts"))
+    open_items = dict(
+        SampleItem.objects.filter(wanting, sample__in=ids)
+        .values("sample_id")
+        .order_by()
+        .annotate(n=Count("id"))
+        .values_list("sample_id", "n")
     )
-    items = SampleItem.objects.filter(sample__in=[s.pk for s in samples]).annotate(
-        judged=Exists(Verdict.objects.filter(sample_item=OuterRef("pk"), annotator=user.pk)),
-        others=Coalesce(
-            Subquery(
-                others.order_by().values("sample_item").annotate(n=Count("id")).values("n"),
-                output_field=IntegerField(),
-            ),
-            0,
-        ),
-        freed=Subquery(others.order_by("expires").values("expires")[:1]),
-    )
-    wanting = Q(verdict_count__lt=F("wanted_verdicts"), judged=False)
-    held = Q(verdict_count__gte=F("wanted_verdicts") - F("others"))
-    rows = {
-        row["sample_id"]: row
-        for row in items.values("sample_id")
+    still_wanted = Q(sample_item__verdict_count__lt=F("sample_item__wanted_verdicts"))
+    judged = {
+        row["sample"]: row
+        for row in Verdict.objects.filter(annotator=user.pk, sample_item__sample__in=ids)
+        .values(sample=F("sample_item__sample_id"))
         .order_by()
         .annotate(
-            left=Count("id", filter=wanting & ~held),
-            waiting=Count("id", filter=wanting & held),
-            comes_back=Min("freed", filter=wanting & held),
-            mine=Count("id", filter=Q(judged=True)),
+            mine=Count("id"),
+            open=Count("id", filter=still_wanted),
         )
     }
+    # Others' live leases on items the user may still judge: an item is held when they fill
+    # the verdicts it still wants.
+    leases = (
+        Lease.objects.filter(
+            still_wanted,
+            expires__gt=now,
+            sample_item__sample__in=ids,
+        )
+        .exclude(annotator=user.pk)
+        .exclude(
+            Exists(Verdict.objects.filter(sample_item=OuterRef("sample_item"), annotator=user.pk))
+        )
+        .values_list(
+            "sample_item_id",
+            "sample_item__sample_id",
+            "sample_item__wanted_verdicts",
+            "sample_item__verdict_count",
+            "expires",
+        )
+    )
+    held: dict[int, dict] = {}
+    for item_id, sample_id, wanted, count, expires in leases:
+        item = held.setdefault(item_id, {"sample": sample_id, "room": wanted - count, "n": 0})
+        item["n"] += 1
+        item["freed"] = min(item.get("freed", expires), expires)
+    waiting: dict[int, list] = {}
+    for item in held.values():
+        if item["n"] >= item["room"]:
+            waiting.setdefault(item["sample"], []).append(item["freed"])
     for sample in samples:
-        row = rows.get(sample.pk) or {"left": 0, "waiting": 0, "comes_back": None, "mine": 0}
-        sample.left = row["left"]
-        sample.waiting = row["waiting"]
-        sample.mine = row["mine"]
-        sample.comes_back = row["comes_back"]
-        sample.comes_back_text = human_delta(row["comes_back"], now) if row["comes_back"] else ""
+        mine = judged.get(sample.pk, {"mine": 0, "open": 0})
+        back = waiting.get(sample.pk, [])
+        sample.waiting = len(back)
+        sample.left = open_items.get(sample.pk, 0) - mine["open"] - sample.waiting
+        sample.mine = mine["mine"]
+        sample.comes_back = min(back) if back else None
+        sample.comes_back_text = human_delta(sample.comes_back, now) if back else ""
     samples.sort(key=lambda s: (s.left == 0, s.waiting == 0))  # stable: newest first within
     return samples
 

@@ -244,10 +244,24 @@
       if (current) refill();
     }
 
+    // The progress fragment (htmx) listens for "sieve:saved". htmx drops a trigger while that
+    // element's request is in flight, so a refresh asked meanwhile is sent once it is back:
+    // the figures always end up counting the last answer.
+    const PROGRESS = "[hx-trigger*='sieve:saved']";
+    let refreshOwed = false;
     function refreshProgress() {
-      // The progress fragment (htmx) listens for this event.
+      if (document.querySelector(`${PROGRESS}.htmx-request`)) {
+        refreshOwed = true;
+        return;
+      }
       document.body.dispatchEvent(new Event("sieve:saved"));
     }
+    document.body.addEventListener("htmx:afterSettle", (event) => {
+      if (refreshOwed && event.target.matches && event.target.matches(PROGRESS)) {
+        refreshOwed = false;
+        setTimeout(refreshProgress, 0);
+      }
+    });
 
     function saved(answer, message) {
       history.push({ answer: answer.id, item: pending.body[o.itemField] });

@@ -112,7 +112,7 @@ def test_home_page_inbox_and_datasets_by_role(
     assert "Continue</a>" not in body
     # The same number of queries with more samples and datasets.
     client = client_for("ann")
-    with django_assert_num_queries(8) as few:
+    with django_assert_num_queries(10) as few:
         client.get("/")
     for n in range(4):
         other = Dataset.objects.create(name=f"more{n}")
