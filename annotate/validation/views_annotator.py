@@ -202,17 +202,18 @@ def _history_change(request: HttpRequest) -> HttpResponse:
         note = "Saved."
     except ServiceError as exc:
         error = f"Not changed: {exc}."
+    page = request.POST.get("page", "")
+    page = page if page.isdigit() else ""
     if not request.htmx:
         if error:
             messages.error(request, error)
         else:
             messages.success(request, "Verdict changed.")
-        page = request.POST.get("page", "")
-        query = f"?page={page}" if page.isdigit() else ""
+        query = f"?page={page}" if page else ""
         return redirect(reverse("verdict-history") + query + f"#verdict-{verdict.pk}")
     verdict = history_for_user(request.user).get(pk=verdict.pk)
     row = history_row(verdict, timezone.now(), error=error, note=note)
-    return render(request, "validation/history_row.html", {"row": row})
+    return render(request, "validation/history_row.html", {"row": row, "page_number": page})
 
 
 @login_required

@@ -8,8 +8,9 @@
 // - The next items (`preload`, 3 by default: HTML fragment + decoded image) are fetched while
 //   the current one is on screen, with `exclude=` the ones the page already holds. An item is
 //   put on screen only once its image is decoded (or failed), so the image box is never empty,
-//   and the item counts as shown only after the browser has painted it: `ready()` (and so
-//   `submit()`) refuses until then, so that a key can never act on an item nobody has seen.
+//   and in a frame callback, so that it is painted before any key is handled: `ready()` (and
+//   so `submit()`) refuses while the next item is on its way, so that a key can never act on
+//   an item nobody has seen.
 // - A failed save (network, server error, expired session) keeps the answer in the page and
 //   retries with backoff until it is saved; nothing is silently dropped, and leaving the page
 //   meanwhile asks first.
@@ -63,10 +64,12 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  // Resolves once what the DOM holds now has been painted: the rAF callback runs just before
-  // the next paint, and a task queued from it runs after that paint.
-  function afterPaint() {
-    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  // Resolves in the next frame's callbacks, just before that frame is painted. A change made
+  // then is painted before the page handles any other event (a key press included): events
+  // are handled in tasks, and a frame's callbacks, microtasks and paint run without a task in
+  // between.
+  function nextFrame() {
+    return new Promise((resolve) => requestAnimationFrame(resolve));
   }
 
   function create(options) {
@@ -82,6 +85,7 @@
     const history = []; // [{answer, item}] of this page, for undo
     let busy = false; // an undo is in progress
     let switching = false; // the next item is on its way to the screen
+    let returning = null; // the item an undo brings back, until it is on screen
 
     // Requests in flight, on the root element: lets tests (and curious people) see when the
     // page is idle.
@@ -162,12 +166,10 @@
         clearTimeout(slow);
         if (o.status.textContent === "Loading the next image…") setStatus("");
       }
+      // Put on screen in a frame callback: the item is painted before a key can act on it.
+      await nextFrame();
       stage.replaceChildren(...(next ? next.nodes : []));
-      const item = mount();
-      if (item) {
-        await afterPaint();
-        markShown(item);
-      }
+      markShown(mount());
     }
 
     async function fetchFragment(query) {
@@ -190,8 +192,9 @@
       };
     }
 
+    // The items this page holds: on screen, coming back by an undo, preloaded.
     function held() {
-      return [current && current.id, ...buffer.map((f) => f.id)].filter(Boolean);
+      return [current && current.id, returning, ...buffer.map((f) => f.id)].filter(Boolean);
     }
 
     // Preload items until `preload` are waiting; stops early when none is left. Resolves to
@@ -205,8 +208,10 @@
         } catch (err) {
           return "retry";
         }
-        // An item the page already holds (an undo meanwhile) ends this round.
-        if (!next || held().includes(next.id)) return null;
+        // An item the page already holds or has answered (an undo meanwhile) ends this round.
+        if (!next || held().includes(next.id) || history.some((h) => h.item === next.id)) {
+          return null;
+        }
         buffer.push(next);
       }
       return null;
@@ -352,6 +357,8 @@
         return;
       }
       busy = true;
+      // Leased back to us by the undo: a preload must not fetch it as a new item.
+      returning = last.item;
       try {
         const response = await send(o.undoUrl(last.answer), {
           method: "POST",
@@ -380,6 +387,7 @@
         setStatus(`Undo failed (${err.message}); try again.`, true);
       } finally {
         busy = false;
+        returning = null;
       }
     }
 
@@ -398,7 +406,7 @@
       if (!item) return;
       refill();
       decodeImages(stage)
-        .then(afterPaint)
+        .then(nextFrame)
         .then(() => markShown(item));
       if (document.readyState === "complete") markShown(item);
       else window.addEventListener("load", () => markShown(item), { once: true });
