@@ -61,3 +61,28 @@ def measure(client, url: str, repeat: int) -> dict:
         "queries": len(ctx.captured_queries),
         "bytes": len(response.content),
     }
+
+
+def bench_members_and_labels(n_labels: int = 365) -> tuple:
+    """The set-up the dashboard and explorer benchmarks share: a lead and three annotators
+    of a dataset "bench", and a taxonomy of `n_labels` labels. Returns (lead, annotators,
+    dataset, taxonomy, label ids in position order)."""
+    from django.contrib.auth.models import User
+
+    from annotate.datasets.access import membership_set
+    from annotate.datasets.models import Dataset, Role
+    from annotate.taxonomies.models import Label, Taxonomy
+
+    lead = User.objects.create_user("lead", password="x")
+    annotators = [User.objects.create_user(f"annotator{i}", password="x") for i in range(3)]
+    dataset = Dataset.objects.create(name="bench", image_root="/tmp")
+    membership_set(dataset=dataset, user=lead, role=Role.LEAD)
+    for annotator in annotators:
+        membership_set(dataset=dataset, user=annotator, role=Role.ANNOTATOR)
+    taxonomy = Taxonomy.objects.create(name="places365")
+    Label.objects.bulk_create(
+        Label(taxonomy=taxonomy, key=f"/x/label{i:03d}", name=f"label {i}", position=i)
+        for i in range(n_labels)
+    )
+    labels = Label.objects.filter(taxonomy=taxonomy).order_by("position")
+    return lead, annotators, dataset, taxonomy, list(labels.values_list("id", flat=True))

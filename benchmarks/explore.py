@@ -50,30 +50,17 @@ def timed(label: str, started: float) -> float:
 
 def build(n: int, seed: int = 7) -> dict:
     import numpy as np
-    from django.contrib.auth.models import User
     from django.db import connection
     from django.utils import timezone
 
-    from annotate.datasets.access import membership_set
-    from annotate.datasets.models import Dataset, Item, Role
-    from annotate.taxonomies.models import Label, Taxonomy
+    from annotate.datasets.models import Item
+    from annotate.taxonomies.models import Label
     from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
+    from benchmarks.common import bench_members_and_labels
     from classifier.models import ClassificationRun, Prediction
 
     rng = np.random.default_rng(seed)
-    lead = User.objects.create_user("lead", password="x")
-    annotators = [User.objects.create_user(f"annotator{i}", password="x") for i in range(3)]
-    dataset = Dataset.objects.create(name="bench", image_root="/tmp")
-    membership_set(dataset=dataset, user=lead, role=Role.LEAD)
-    for a in annotators:
-        membership_set(dataset=dataset, user=a, role=Role.ANNOTATOR)
-    taxonomy = Taxonomy.objects.create(name="places365")
-    Label.objects.bulk_create(
-        Label(taxonomy=taxonomy, key=f"/x/label{i:03d}", name=f"label {i}", position=i)
-        for i in range(N_LABELS)
-    )
-    label_ids = list(Label.objects.filter(taxonomy=taxonomy).order_by("position").values_list(
-        "id", flat=True))  # fmt: skip
+    lead, annotators, dataset, taxonomy, label_ids = bench_members_and_labels(N_LABELS)
     run = ClassificationRun.objects.create(
         dataset=dataset, taxonomy=taxonomy, name="run", status="succeeded",
         ensemble="weighted", finished=timezone.now(), item_count=n,
