@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from annotate.datasets.models import Dataset
+from annotate.datasets.selectors import datasets_for_user
 from annotate.errors import ServiceError
 from annotate.validation.models import Lease, Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_own_verdict_for_user
@@ -143,7 +144,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """The inbox (open samples and what is left of them for the caller); the datasets below it
     for leads and admins, and for anyone with nothing in the inbox."""
     inbox = inbox_for_user(request.user)
-    datasets = Dataset.objects.for_user(request.user).annotate(item_count=Count("items"))
+    datasets = datasets_for_user(request.user)
     return render(request, "validation/home.html", {"inbox": inbox, "datasets": datasets})
 
 
