@@ -10,19 +10,17 @@ from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from annotate.datasets.access import require_role
 from annotate.datasets.api import item_image_url, item_thumbnail_url
 from annotate.datasets.models import Role
-from annotate.rest import MAX_ID, NO_NUL, absolute_url, responses
+from annotate.rest import MAX_ID, NO_NUL, absolute_url, error_body, responses
 from annotate.validation.explorer import (
     MAX_LIMIT,
     ORDERS,
     VERDICTS,
-    ExplorerNotFound,
     ExplorerPage,
     ExplorerQueryError,
     ExplorerRow,
@@ -127,6 +125,12 @@ PARAMETERS = [
 ]
 
 
+@error_body.register
+def _query_error_body(exc: ExplorerQueryError) -> dict:
+    """400 for a malformed parameter, named as a serializer's field error would be."""
+    return {exc.field: [str(exc)]}
+
+
 def page_json(page: ExplorerPage, request: Request, run_id: int) -> dict:
     next_url = None
     if page.next_params is not None:
@@ -146,10 +150,5 @@ def run_items(request: Request, pk: int) -> Response:
     """The run's predictions that pass the filters, a keyset page at a time (follow `next`)."""
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.LEAD, EXPLORER_LEADS_ONLY)
-    try:
-        page = explore(run=run, query=parse_query(request.query_params))
-    except ExplorerQueryError as exc:
-        raise ValidationError({exc.field: [str(exc)]}) from None
-    except ExplorerNotFound as exc:
-        raise NotFound(str(exc)) from None
+    page = explore(run=run, query=parse_query(request.query_params))
     return Response(page_json(page, request, run.pk))
