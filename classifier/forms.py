@@ -83,15 +83,15 @@ class RunForm(forms.Form):
         self.checkpoints = available_checkpoints()
         self.architectures = catalog.known_architectures()
         found = len(self.checkpoints)
+        found_note = (
+            f"{found} found: pick one from the list"
+            if found
+            else "none found there yet; `seed_demo` writes the demo model's"
+        )
         self.fields["weights"].help_text = (
             "a pretrained tag of the architecture (e.g. openai for ViT-B-32: downloaded from "
             "the model hub, so the workers need internet) or the path of a checkpoint file "
-            f"inside SIEVE_MODEL_ROOTS ({found} found: pick one from the list)"
-            if found
-            else "a pretrained tag of the architecture (e.g. openai for ViT-B-32: downloaded "
-            "from the model hub, so the workers need internet) or the path of a checkpoint "
-            "file inside SIEVE_MODEL_ROOTS (none found there yet; `seed_demo` writes the demo "
-            "model's)"
+            f"inside SIEVE_MODEL_ROOTS ({found_note})"
         )
         default = default_checkpoint(self.checkpoints)
         if default is not None and not self.is_bound:
