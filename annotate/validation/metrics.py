@@ -146,8 +146,9 @@ class Outcomes:
     usernames: dict[int, str] = field(default_factory=dict)
     # True where the outcome is the lead's adjudication (it may equal the majority).
     adjudicated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    # HIT / MISS / TIE / PENDING per item from the verdicts alone, before any adjudication.
-    majority: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U7"))
+    # Hit and miss verdicts per item (the majority before any adjudication comes from them).
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    misses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     durations: list[int | None] = field(default_factory=list)  # duration_ms per verdict
 
     @property
@@ -201,7 +202,8 @@ def sample_outcomes(*, sample: Sample) -> Outcomes:
         verdicts=[v[:5] for v in verdicts],
         usernames=usernames,
         adjudicated=adjudicated,
-        majority=majority,
+        hits=hits,
+        misses=misses,
         durations=[v[6] for v in verdicts],
     )
 
@@ -516,6 +518,30 @@ def agreement_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict
     return {"alpha": alpha, "items": units, "pairs": pairs}
 
 
+def _annotator_counts(o: Outcomes) -> dict[int, dict[str, Any]]:
+    """Per annotator id, in name order, what the progress table and the annotator figures
+    both show: verdicts (skips included), hits, misses, skips, corrected labels, last verdict's
+    time."""
+    counts: dict[int, Counter] = defaultdict(Counter)
+    last: dict[int, Any] = {}
+    for _sample_item_id, annotator_id, value, corrected, updated in o.verdicts:
+        counts[annotator_id][value] += 1
+        counts[annotator_id]["corrected"] += corrected is not None
+        last[annotator_id] = max(last.get(annotator_id, updated), updated)
+    return {
+        a: {
+            "annotator": o.usernames[a],
+            "verdicts": c[HIT] + c[MISS] + c[SKIP],
+            "hits": c[HIT],
+            "misses": c[MISS],
+            "skips": c[SKIP],
+            "corrected": c["corrected"],
+            "last": last[a],
+        }
+        for a, c in sorted(counts.items(), key=lambda kv: o.usernames[kv[0]])
+    }
+
+
 def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
     """Progress per annotator (verdict counts, skips included) and per label (items started,
     complete, decided by majority or by the lead, ties, adjudicated by the lead). Completion
@@ -523,27 +549,11 @@ def progress_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[
     page uses too: an item is complete once its hit/miss verdicts reach the wanted number;
     skips do not count."""
     o = outcomes or sample_outcomes(sample=sample)
-    per_annotator: dict[int, Counter] = defaultdict(Counter)
-    last: dict[int, Any] = {}
     count = np.zeros(len(o.item_ids), dtype=np.int64)
     index = {int(pk): i for i, pk in enumerate(o.item_ids)}
-    for sample_item_id, annotator_id, value, corrected, updated in o.verdicts:
-        per_annotator[annotator_id][value] += 1
-        per_annotator[annotator_id]["corrected"] += corrected is not None
-        last[annotator_id] = max(last.get(annotator_id, updated), updated)
+    for sample_item_id, *_rest in o.verdicts:
         count[index[sample_item_id]] += 1
-    annotators = [
-        {
-            "annotator": o.usernames[a],
-            "verdicts": c[HIT] + c[MISS] + c[SKIP],
-            "hits": c[HIT],
-            "misses": c[MISS],
-            "skips": c[SKIP],
-            "corrected": c["corrected"],
-            "last": last[a].isoformat(),
-        }
-        for a, c in sorted(per_annotator.items(), key=lambda kv: o.usernames[kv[0]])
-    ]
+    annotators = [{**row, "last": row["last"].isoformat()} for row in _annotator_counts(o).values()]
     by_label = progress_counts(
         items=SampleItem.objects.filter(sample=sample), by="prediction__label_id"
     )
@@ -798,27 +808,18 @@ def annotators_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dic
     No query of its own besides the sample's one load."""
     o = outcomes or sample_outcomes(sample=sample)
     index = {int(pk): i for i, pk in enumerate(o.item_ids)}
-    hits = np.zeros(len(o.item_ids), dtype=np.int64)
-    misses = np.zeros(len(o.item_ids), dtype=np.int64)
-    for sample_item_id, _annotator, value, _corrected, _updated in o.verdicts:
-        hits[index[sample_item_id]] += value == HIT
-        misses[index[sample_item_id]] += value == MISS
     figures: dict[int, Counter] = defaultdict(Counter)
     seconds: dict[int, list[float]] = defaultdict(list)
-    last: dict[int, Any] = {}
     for verdict, duration in zip(o.verdicts, o.durations, strict=True):
-        sample_item_id, annotator_id, value, corrected, updated = verdict
+        sample_item_id, annotator_id, value, _corrected, _updated = verdict
         mine = figures[annotator_id]
-        mine[value] += 1
-        mine["corrected"] += corrected is not None
-        last[annotator_id] = max(last.get(annotator_id, updated), updated)
         if duration is not None:
             seconds[annotator_id].append(duration / 1000)
         if value == SKIP:
             continue
         i = index[sample_item_id]
-        others_hits = int(hits[i]) - (value == HIT)
-        others_misses = int(misses[i]) - (value == MISS)
+        others_hits = int(o.hits[i]) - (value == HIT)
+        others_misses = int(o.misses[i]) - (value == MISS)
         if others_hits + others_misses:
             if others_hits == others_misses:
                 mine["majority_ties"] += 1
@@ -829,7 +830,7 @@ def annotators_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dic
             mine["lead_items"] += 1
             mine["lead_agree"] += value == o.outcome[i]
     rows = []
-    for annotator_id in sorted(figures, key=lambda a: o.usernames[a]):
+    for annotator_id, counts in _annotator_counts(o).items():
         c = figures[annotator_id]
         q1, median, q3 = (
             (float(q) for q in np.percentile(seconds[annotator_id], [25, 50, 75]))
@@ -840,12 +841,7 @@ def annotators_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dic
         lead_low, lead_high = wilson(c["lead_agree"], c["lead_items"])
         rows.append(
             {
-                "annotator": o.usernames[annotator_id],
-                "verdicts": c[HIT] + c[MISS] + c[SKIP],
-                "hits": c[HIT],
-                "misses": c[MISS],
-                "skips": c[SKIP],
-                "corrected": c["corrected"],
+                **counts,
                 "timed": len(seconds[annotator_id]),
                 "median_seconds": median,
                 "q1_seconds": q1,
@@ -861,7 +857,6 @@ def annotators_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dic
                 "lead_agreement": _div(c["lead_agree"], c["lead_items"]),
                 "lead_low": lead_low,
                 "lead_high": lead_high,
-                "last": last[annotator_id],
             }
         )
     return {"rows": rows, "adjudicated": int(o.adjudicated.sum())}
