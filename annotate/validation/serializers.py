@@ -347,13 +347,7 @@ class DisagreementSerializer(serializers.Serializer):
         return AdjudicationSerializer(adjudication).data if adjudication else None
 
 
-class AnnotatorFiguresSerializer(serializers.Serializer):
-    annotator = serializers.CharField()
-    verdicts = serializers.IntegerField(help_text="skips included")
-    hits = serializers.IntegerField()
-    misses = serializers.IntegerField()
-    skips = serializers.IntegerField()
-    corrected = serializers.IntegerField()
+class AnnotatorFiguresSerializer(AnnotatorProgressSerializer):
     timed = serializers.IntegerField(help_text="verdicts with a recorded duration")
     median_seconds = serializers.FloatField(**NULLABLE_FLOAT)
     q1_seconds = serializers.FloatField(**NULLABLE_FLOAT, help_text="first quartile")
