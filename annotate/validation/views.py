@@ -16,14 +16,13 @@ from django.views.decorators.vary import vary_on_headers
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.taxonomies.models import Label
-from annotate.validation.api import next_item_json
+from annotate.validation.api import LEADS_ONLY, next_item_json
 from annotate.validation.assignment import (
     annotator_progress,
     sample_item_next,
     sample_progress,
     samples_progress,
 )
-from annotate.validation.metrics import get_sample_for_lead
 from annotate.validation.models import Sample, SampleItem
 from annotate.validation.sampling import SampleError, sample_draw
 from annotate.validation.selectors import get_sample_for_user
@@ -198,7 +197,8 @@ def sample_status_page(request: HttpRequest, pk: int, action: str) -> HttpRespon
     """Close or reopen a sample from the run page's sample list (`from=run`: htmx swaps that
     card) or from its dashboard (htmx swaps the status box). Leads and admins; the same
     service as `POST /api/samples/{id}/close/` and `reopen/`."""
-    sample = get_sample_for_lead(request.user, pk)
+    sample, role = get_sample_for_user(request.user, pk)
+    require_role(role, Role.LEAD, LEADS_ONLY)
     status = Sample.Status.CLOSED if action == "close" else Sample.Status.OPEN
     sample = sample_set_status(sample=sample, status=status)
     from_run = request.POST.get("from") == "run"
@@ -209,7 +209,6 @@ def sample_status_page(request: HttpRequest, pk: int, action: str) -> HttpRespon
             pk=sample.run_id if from_run else sample.pk,
         )
     if from_run:
-        run, role = get_run_for_user(request.user, sample.run_id)
-        card = run_samples_card(run=run, role=role)
-        return render(request, "validation/_run_samples.html", {"run": run, "card": card})
+        card = run_samples_card(run=sample.run, role=role)
+        return render(request, "validation/_run_samples.html", {"run": sample.run, "card": card})
     return render(request, "validation/_sample_status.html", {"sample": sample})
