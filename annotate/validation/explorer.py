@@ -62,10 +62,6 @@ class ExplorerNotFound(NotFound):
     """A well-formed parameter naming nothing of this run: a label outside its taxonomy, a
     sample of another run, a cursor that is not a page of this list (404)."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
 
 @dataclass(frozen=True)
 class ExplorerQuery:
@@ -233,7 +229,7 @@ def _decode_cursor(query: ExplorerQuery, seed: int | None) -> tuple[int, float, 
     made for another order or seed (404: it names no page of this list)."""
     if query.cursor is None:
         return None
-    bad = ExplorerNotFound("cursor", "Not a page of this list: start again without the cursor.")
+    bad = ExplorerNotFound("Not a page of this list: start again without the cursor.")
     try:
         text = query.cursor + "=" * (-len(query.cursor) % 4)
         order, cursor_seed, phase, key, last_id = json.loads(base64.urlsafe_b64decode(text))
@@ -241,7 +237,7 @@ def _decode_cursor(query: ExplorerQuery, seed: int | None) -> tuple[int, float, 
         raise bad from None
     if order != query.order or (order == "random" and cursor_seed != seed):
         raise ExplorerNotFound(
-            "cursor", "This cursor belongs to another order or seed: start again without it."
+            "This cursor belongs to another order or seed: start again without it."
         )
     valid = (
         phase in (0, 1)
@@ -273,7 +269,7 @@ def resolve_label(run: ClassificationRun, text: str) -> Label:
         return labels[0]
     if labels:
         raise ExplorerQueryError("label", f"Several labels are named {text!r}: give the key.")
-    raise ExplorerNotFound("label", f"No label {text!r} in taxonomy {run.taxonomy.name}.")
+    raise ExplorerNotFound(f"No label {text!r} in taxonomy {run.taxonomy.name}.")
 
 
 def _sample_items(run: ClassificationRun, sample: Sample | None) -> QuerySet[SampleItem]:
@@ -453,7 +449,7 @@ def explore(*, run: ClassificationRun, query: ExplorerQuery) -> ExplorerPage:
         sample = Sample.objects.filter(pk=query.sample, run_id=run.pk).first()
         if sample is None:
             message = f"Sample {query.sample} is not a sample of this run."
-            raise ExplorerNotFound("sample", message)
+            raise ExplorerNotFound(message)
     seed = None
     if query.order == "random":
         seed = query.seed if query.seed is not None else secrets.randbelow(2**31)
