@@ -123,7 +123,7 @@ def parse_itr_csv(text: str) -> list[ItrRow]:
             errors.append(f'line {line}: a quote inside a field is not escaped as \\"')
             continue
         tweet_id = fields[col["tweet_id"]].strip()
-        if not tweet_id.isdigit() or len(tweet_id) > 32:
+        if not (tweet_id.isascii() and tweet_id.isdigit()) or len(tweet_id) > 32:
             errors.append(f"line {line}: tweet_id {tweet_id[:40]!r} is not a number")
         elif tweet_id in seen:
             errors.append(f"line {line}: tweet_id {tweet_id} repeats line {seen[tweet_id]}")
@@ -356,7 +356,7 @@ def parse_controversial(text: str) -> tuple[list[ListEntry], list[str]]:
         if original == corrected:
             errors.append(f"line {number}: {a}{b}->{c}{d} changes nothing")
         for token in (t.strip() for t in ids.split(",")):
-            if not token.isdigit():
+            if not (token.isascii() and token.isdigit()):
                 errors.append(f"line {number}: {token[:20]!r} is not a row number")
                 continue
             row = int(token)

@@ -35,6 +35,7 @@ from annotate.itr.selectors import (
 from annotate.itr.services import comment_add, decision_record, decision_withdraw
 from annotate.itr.signal import signal_compute
 from annotate.itr.summary import itr_summary
+from annotate.itr.views_review import id_param
 from classifier.models import ClassificationRun
 
 LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."
@@ -64,8 +65,8 @@ def _lead_item(request: HttpRequest, pk: int) -> ItrItem:
 
 
 def _page_number(request: HttpRequest) -> int:
-    value = request.GET.get("page", "")
-    return min(int(value), 10**6) if value.isdigit() and int(value) > 0 else 1
+    number = id_param(request.GET.get("page", ""))
+    return min(number, 10**6) if number else 1
 
 
 @login_required
@@ -97,10 +98,10 @@ def adjudicate_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _card(request: HttpRequest, item: ItrItem, **extra: Any) -> HttpResponse:
-    rank = request.POST.get("rank", "")
+    rank = id_param(request.POST.get("rank", ""))
     context = {
         "entry": queue_entry(item),
-        "rank": int(rank) if rank.isdigit() and len(rank) < 9 else None,
+        "rank": rank if rank is not None and rank < 10**8 else None,
         "crowdlab": ItrSignal.objects.filter(dataset_id=item.dataset_id).exists(),
         **extra,
     }
@@ -243,10 +244,10 @@ def signal_form(request: HttpRequest, pk: int) -> HttpResponse:
     """The dashboard's model-signal form: a succeeded run of this dataset."""
     dataset = _lead_dataset(request, pk)
     error, saved = None, None
-    run_id = request.POST.get("run", "")
+    run_id = id_param(request.POST.get("run", ""))
     # The dataset's own succeeded runs (the form's choices): the dataset's selector scopes them.
-    run = _runs(dataset).filter(pk=int(run_id)).first() if run_id.isdigit() else None
-    if run is None or len(run_id) > 18:
+    run = _runs(dataset).filter(pk=run_id).first() if run_id is not None else None
+    if run is None:
         error = "Choose a succeeded classification run of this dataset."
     else:
         try:

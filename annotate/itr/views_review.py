@@ -27,14 +27,20 @@ MAX_EXCLUDE = 50
 CHOICES = [(0, "No"), (1, "Yes")]
 
 
+def id_param(value: str) -> int | None:
+    """An id from a query or form value: ASCII digits, a bigint at most; else None.
+    (`str.isdigit` alone takes "²", which `int` refuses: a 500.)"""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 def _blind(request: HttpRequest) -> bool:
     return request.GET.get("blind") == "1"
 
 
 def _exclude_ids(request: HttpRequest) -> list[int]:
     """The items the page already holds (`?exclude=1,2`): the preload asks for another one."""
-    ids = request.GET.get("exclude", "").split(",")
-    return [int(x) for x in ids if x.isdigit()][:MAX_EXCLUDE]
+    ids = (id_param(x) for x in request.GET.get("exclude", "").split(","))
+    return [pk for pk in ids if pk is not None][:MAX_EXCLUDE]
 
 
 def review_item_view(item: ItrItem, *, blind: bool) -> dict:
@@ -89,9 +95,10 @@ def review_item(request: HttpRequest, pk: int) -> HttpResponse:
     """One item as an HTML fragment: the caller's next one (`?exclude=` the ones the page
     holds), or `?item=ID` after an undo. 204 when nothing is left for the caller."""
     dataset, _ = get_itr_dataset_for_user(request.user, pk)
-    if request.GET.get("item", "").isdigit():
+    if request.GET.get("item"):
+        item_id = id_param(request.GET["item"])
         rows = review_queue_rows(dataset).select_related("item", "dataset")
-        item = rows.filter(pk=int(request.GET["item"])).first()
+        item = rows.filter(pk=item_id).first() if item_id is not None else None
         if item is None:
             raise Http404("No such test item in this dataset")
     else:

@@ -386,3 +386,24 @@ def test_adjudicate_page_query_count_does_not_grow(client: Client, make_itr, rev
         signal_on(dataset, dict.fromkeys(range(SPLIT, SPLIT + rows), (0.3, 0.6)))
         counts.append(page_queries(client, f"/itr/{dataset.pk}/adjudicate/"))
     assert counts[0] == counts[1]
+
+
+def test_non_ascii_digits_are_refused_not_a_500(client: Client, reviewed, lee, reviewers) -> None:
+    """'²' passes `str.isdigit` but not `int`: every id-like value is refused plainly."""
+    client.force_login(lee)
+    adjudicate = client.get(f"/itr/{reviewed.pk}/adjudicate/", {"page": "²"})
+    assert adjudicate.status_code == 200
+    signal = client.post(
+        f"/itr/{reviewed.pk}/signal/", {"run": "²"}, headers={"HX-Request": "true"}
+    )
+    assert signal.status_code == 200
+    assert "Choose a succeeded classification run" in signal.content.decode()
+    listed = client.post(
+        f"/itr/{reviewed.pk}/controversial/", {"text": "00->11: ²"}, headers={"HX-Request": "true"}
+    )
+    assert listed.status_code == 200
+    assert "is not a row number" in listed.content.decode()
+    client.force_login(reviewers[0])
+    fragment = f"/itr/{reviewed.pk}/review/item/"
+    assert client.get(fragment, {"exclude": "²"}).status_code == 200
+    assert client.get(fragment, {"item": "²"}).status_code == 404
