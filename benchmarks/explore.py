@@ -117,10 +117,10 @@ def build(n: int, seed: int = 7) -> dict:
         timings["vacuum_s"] = timed("vacuum analyze", started)
 
     # The label counts a run gets when it succeeds: one GROUP BY (its cost, once).
-    from classifier.services import _label_counts
+    from classifier.scoring import count_labels
 
     started = time.perf_counter()
-    counts = _label_counts(run.pk)
+    counts = {str(k): n for k, n in count_labels(run.pk).items()}
     timings["label_counts_s"] = timed("label counts (once per run)", started)
     ClassificationRun.objects.filter(pk=run.pk).update(label_counts=counts)
     run.refresh_from_db()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from django.db.models import Count, Q
 
 from annotate.taxonomies.models import Label
-from classifier.models import ClassificationRun
+from classifier.models import ClassificationRun, Prediction
 
 THRESHOLDS = [round(i / 10, 1) for i in range(11)]
 EPSILON = 1e-9  # 0.3 stored as a float must count as >= 0.3
@@ -41,32 +41,34 @@ def stored_label_counts(run: ClassificationRun) -> dict[int, int] | None:
     return {int(label_id): count for label_id, count in run.label_counts.items()}
 
 
+def count_labels(run_id: int) -> dict[int, int]:
+    """{label id: predictions} counted (one GROUP BY over the run's predictions): what a run
+    stores in `label_counts` when it succeeds, and what callers count without them."""
+    return dict(
+        Prediction.objects.filter(run_id=run_id)
+        .order_by()
+        .values("label_id")
+        .annotate(n=Count("*"))
+        .values_list("label_id", "n")
+    )
+
+
 def run_label_distribution(*, run: ClassificationRun, limit: int = 20) -> list[dict]:
     """The most frequent predicted labels (ties by label key), with counts and percents:
-    from the counts a succeeded run stored (one query on labels), else counted."""
-    stored = stored_label_counts(run)
-    if stored is not None:
-        total = sum(stored.values())
-        labels = Label.objects.filter(pk__in=stored).values_list("pk", "key", "name")
-        ranked = sorted(labels, key=lambda row: (-stored[row[0]], row[1]))[:limit]
-        rows = [
-            {"label_id": pk, "label__key": key, "label__name": name, "count": stored[pk]}
-            for pk, key, name in ranked
-        ]
-    else:
-        total = run.predictions.count()
-        rows = list(
-            run.predictions.values("label_id", "label__key", "label__name")
-            .annotate(count=Count("id"))
-            .order_by("-count", "label__key")[:limit]
-        )
+    from the counts a succeeded run stored, else counted; then one query on labels."""
+    counts = stored_label_counts(run)
+    if counts is None:
+        counts = count_labels(run.pk)
+    total = sum(counts.values())
+    labels = Label.objects.filter(pk__in=counts).values_list("pk", "key", "name")
+    ranked = sorted(labels, key=lambda row: (-counts[row[0]], row[1]))[:limit]
     return [
         {
-            "label_id": r["label_id"],
-            "key": r["label__key"],
-            "name": r["label__name"],
-            "count": r["count"],
-            "percent": round(100.0 * r["count"] / total, 2) if total else 0.0,
+            "label_id": pk,
+            "key": key,
+            "name": name,
+            "count": counts[pk],
+            "percent": round(100.0 * counts[pk] / total, 2) if total else 0.0,
         }
-        for r in rows
+        for pk, key, name in ranked
     ]

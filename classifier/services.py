@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.datasets.models import Dataset, Item
@@ -25,6 +25,7 @@ from annotate.taxonomies.prompts import TemplateError, template_check
 from classifier import catalog
 from classifier.cache import cache_dir
 from classifier.models import ClassificationRun, Prediction, RunChunk
+from classifier.scoring import count_labels
 from classifier.selectors import run_dependents
 
 Status = ClassificationRun.Status
@@ -341,18 +342,6 @@ def run_fail(*, run_id: int, message: str) -> None:
     _revoke(task_ids)
 
 
-def _label_counts(run_id: int) -> dict[str, int]:
-    """{label id: predictions} of a run, as `ClassificationRun.label_counts` stores them."""
-    counts = (
-        Prediction.objects.filter(run_id=run_id)
-        .order_by()
-        .values("label_id")
-        .annotate(n=Count("*"))
-        .values_list("label_id", "n")
-    )
-    return {str(label_id): n for label_id, n in counts}
-
-
 def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
     """An active run becomes succeeded (a cancelled or failed one stays as it is). Its
     per-label counts are taken here, once (one GROUP BY): a finished run's predictions no
@@ -362,7 +351,7 @@ def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
             status=Status.SUCCEEDED,
             finished=timezone.now(),
             unreadable=unreadable,
-            label_counts=_label_counts(run_id),
+            label_counts={str(k): n for k, n in count_labels(run_id).items()},
             **fields,
         )
     )
