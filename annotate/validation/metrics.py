@@ -675,10 +675,6 @@ def _learn(known: tuple[set, set], label_id: int, value: str, corrected: int | N
 # Every pair of runs is compared when there are at most this many runs; above, only the
 # sample's run against each other run (the pairs grow as the square of the runs).
 MAX_RUNS_ALL_PAIRS = 8
-PAIR_FIELDS = [
-    "a", "a_name", "b", "b_name", "current", "items", "a_correct", "b_correct", "both_correct",
-    "a_only", "b_only", "neither", "a_accuracy", "b_accuracy", "mcnemar_p",
-]  # fmt: skip
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float | None:
