@@ -335,16 +335,11 @@ class DisagreementSerializer(serializers.Serializer):
         choices=["hit", "miss", "tie"], help_text="of the hit/miss verdicts, before the lead"
     )
     verdicts = DisagreementVerdictSerializer(many=True)
-    adjudication = serializers.SerializerMethodField()
+    adjudication = AdjudicationSerializer(allow_null=True)
 
     @extend_schema_field(serializers.URLField())
     def get_thumbnail_url(self, item) -> str:
         return item_thumbnail_url(item.prediction.item_id, self.context.get("request"))
-
-    @extend_schema_field(AdjudicationSerializer(allow_null=True))
-    def get_adjudication(self, item) -> dict | None:
-        adjudication = getattr(item, "adjudication", None)
-        return AdjudicationSerializer(adjudication).data if adjudication else None
 
 
 class AnnotatorFiguresSerializer(AnnotatorProgressSerializer):
