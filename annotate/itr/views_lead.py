@@ -102,7 +102,6 @@ def _card(request: HttpRequest, item: ItrItem, **extra: Any) -> HttpResponse:
     context = {
         "entry": queue_entry(item),
         "rank": rank if rank is not None and rank < 10**8 else None,
-        "crowdlab": ItrSignal.objects.filter(dataset_id=item.dataset_id).exists(),
         **extra,
     }
     return render(request, "itr/_adjudicate_item.html", context)
