@@ -9,6 +9,7 @@ delete + bulk load in one transaction (re-scoring)."""
 import logging
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -319,3 +320,23 @@ def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) 
     run_rescored(run=run, unreadable=unreadable, item_count=len(item_ids))
     log.info("re-scored run %s (%s items) from the cache: %s", run.pk, len(ids), timings)
     return "done"
+
+
+def run_process_here(
+    *, run: ClassificationRun, worker: str, after_chunk: Callable[[], None] | None = None
+) -> ClassificationRun:
+    """Do a run's work in this process, without a broker (`classify --sync`, `seed_demo`):
+    the re-scoring of a cache run, or its open chunks in order, with the tasks' own code.
+    `after_chunk` is called after each chunk (progress); stops once the run has ended."""
+    if run.source == ClassificationRun.Source.CACHE:
+        run_rescore(run_id=run.pk, send=False)
+        run.refresh_from_db()
+    for chunk in run.chunks.exclude(status=RunChunk.Status.DONE).order_by("index"):
+        chunk_process(chunk_id=chunk.pk, worker=worker)
+        run.refresh_from_db()
+        if after_chunk is not None:
+            after_chunk()
+        if run.status in ClassificationRun.TERMINAL:
+            break
+    run.refresh_from_db()
+    return run

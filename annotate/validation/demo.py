@@ -30,7 +30,7 @@ from annotate.taxonomies.models import Label, Taxonomy
 from annotate.validation.models import Sample, SampleItem, Verdict
 from annotate.validation.sampling import sample_draw
 from annotate.validation.services import VerdictConflict, verdict_record
-from classifier.models import ClassificationRun, Prediction, RunChunk
+from classifier.models import ClassificationRun, Prediction
 from classifier.services import run_create
 
 DEMO_MODEL_ARCH = "sieve-tiny"
@@ -92,16 +92,14 @@ def demo_run_classify(
         dataset=dataset, taxonomy=taxonomy, model=DEMO_MODEL_ARCH, weights=checkpoint,
         name=DEMO_RUN_NAME, created_by=created_by, send=False,
     )  # fmt: skip
-    # The synchronous path of `classify --sync`: the task functions, in this process.
-    from classifier.tasks import chunk_process, run_rescore
+    # No worker: the tasks' own code, in this process (as `classify --sync`).
+    from classifier.tasks import run_process_here
 
-    if run.source == ClassificationRun.Source.CACHE:
-        run_rescore(run_id=run.pk, send=False)
-    for chunk in run.chunks.exclude(status=RunChunk.Status.DONE).order_by("index"):
-        chunk_process(chunk_id=chunk.pk, worker="seed_demo")
+    def report() -> None:
         if progress is not None:
             progress(run.predictions.count(), items)
-    run.refresh_from_db()
+
+    run_process_here(run=run, worker="seed_demo", after_chunk=report)
     if run.status != ClassificationRun.Status.SUCCEEDED:
         raise RuntimeError(f"the demo run {run.pk} {run.status}: {run.error}")
     if progress is not None:

@@ -9,7 +9,7 @@ from annotate.cli import CommandOutput, ProgressBar
 from annotate.datasets.models import Dataset
 from annotate.datasets.selectors import find_by_name_or_id
 from annotate.taxonomies.models import Taxonomy
-from classifier.models import ClassificationRun, RunChunk
+from classifier.models import ClassificationRun
 from classifier.selectors import run_progress
 from classifier.services import ENSEMBLES, run_create, run_sweep
 
@@ -115,16 +115,9 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _run_here(self, run: ClassificationRun, bar: ProgressBar) -> None:
-        from classifier.tasks import chunk_process, run_rescore
+        from classifier.tasks import run_process_here
 
-        if run.source == ClassificationRun.Source.CACHE:
-            run_rescore(run_id=run.pk, send=False)
-            run.refresh_from_db()
-        for chunk in run.chunks.exclude(status=RunChunk.Status.DONE).order_by("index"):
-            chunk_process(chunk_id=chunk.pk, worker="classify --sync")
-            run.refresh_from_db()
-            self._draw(run, bar)
-            if run.status in ClassificationRun.TERMINAL:
-                break
-        run.refresh_from_db()
+        run_process_here(
+            run=run, worker="classify --sync", after_chunk=lambda: self._draw(run, bar)
+        )
         self._draw(run, bar)
