@@ -1,5 +1,7 @@
 """Permission-checked reads of samples and sample items (other datasets answer 404)."""
 
+from django.db.models import QuerySet
+
 from annotate.datasets.access import fetch_for_user, require_role
 from annotate.datasets.models import Dataset, Role
 from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
@@ -43,3 +45,21 @@ def get_adjudication_for_lead(user, pk) -> Adjudication:
     adjudication, role = fetch_for_user(adjudications, pk, user, dataset_field=dataset)
     require_role(role, Role.LEAD, ADJUDICATION_LEADS_ONLY)
     return adjudication
+
+
+def history_for_user(user) -> QuerySet[Verdict]:
+    """The user's own verdicts, newest first, on the datasets they may still see (the others
+    answer 404 to `get_own_verdict_for_user`, so they are not offered for a change)."""
+    return (
+        Verdict.objects.filter(
+            annotator=user.pk,
+            sample_item__sample__run__dataset__in=Dataset.objects.for_user(user).values("pk"),
+        )
+        .select_related(
+            "sample_item__sample__run__dataset",
+            "sample_item__prediction__item",
+            "sample_item__prediction__label",
+            "corrected_label",
+        )
+        .order_by("-created", "-id")
+    )
