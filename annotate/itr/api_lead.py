@@ -23,7 +23,11 @@ from annotate.itr.importers import ItrImportError, controversial_import
 from annotate.itr.models import ItrComment, ItrItem, ItrReview
 from annotate.itr.queue import CROWDLAB, DEFAULT_LIMIT, MARGIN, QueueEntry, lead_queue
 from annotate.itr.selectors import get_itr_dataset_for_user, get_itr_item_for_user
-from annotate.itr.serializers import ItrDecisionSerializer, image_url_of
+from annotate.itr.serializers import (
+    ItrDecisionSerializer,
+    SummaryReviewerSerializer,
+    image_url_of,
+)
 from annotate.itr.services import MAX_TEXT, comment_add
 from annotate.itr.signal import signal_compute
 from annotate.rest import (
@@ -133,15 +137,9 @@ class QueueEntrySerializer(serializers.Serializer):
         return ItrDecisionSerializer(decision).data if decision is not None else None
 
 
-class ReviewerAgreementSerializer(serializers.Serializer):
-    reviewer = serializers.CharField()
-    reviews = serializers.IntegerField()
-    settled = serializers.IntegerField(help_text="of them, on items with a consensus or decision")
-    agreement = serializers.FloatField(
-        allow_null=True, help_text="share of settled reviews equal to the final labels"
-    )
-    agreement_text = serializers.FloatField(allow_null=True)
-    agreement_image = serializers.FloatField(allow_null=True)
+class ReviewerAgreementSerializer(SummaryReviewerSerializer):
+    """The summary's agreement row (the same `reviewer_agreement`), with CROWDLAB's view."""
+
     quality = serializers.FloatField(
         allow_null=True, help_text="CROWDLAB's annotator quality (null unless ranked by it)"
     )
