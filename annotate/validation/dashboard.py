@@ -34,19 +34,18 @@ PERCENT_KEYS = ("precision", "precision_low", "precision_high", "coverage")
 def headline(
     *, thresholds: dict[str, Any], coverage: list[dict], theta: float | None
 ) -> dict[str, Any]:
-    """Precision (with its Wilson interval) and coverage at every θ of the threshold table,
+    """Precision (with its Wilson interval, from the threshold table) and coverage at every θ,
     and the row of θ (the best threshold when None, else the grid's 0.5 or nearest)."""
     total = coverage[0]["classified"] if coverage else 0  # θ = 0 keeps every prediction
     rows = []
     for row, cov in zip(thresholds["rows"], coverage, strict=True):
-        low, high = metrics.wilson(row["hits"], row["classified"])
         share = cov["classified"] / total if total else None
         rows.append(
             {
                 "threshold": row["threshold"],
                 "precision": row["precision"],
-                "precision_low": low,
-                "precision_high": high,
+                "precision_low": row["precision_low"],
+                "precision_high": row["precision_high"],
                 "judged": row["classified"],  # sample items with a verdict and p >= θ
                 "kept": cov["classified"],  # the run's items with p >= θ
                 "coverage": share,
@@ -82,11 +81,6 @@ def _context(
     head = headline(
         thresholds=th, coverage=run_coverage_at(run=sample.run, thresholds=grid), theta=theta
     )
-    for row, head_row in zip(th["rows"], head["rows"], strict=True):
-        row["precision_low"], row["precision_high"] = (
-            head_row["precision_low"],
-            head_row["precision_high"],
-        )
     for row in data["progress"]["annotators"]:
         row["last_at"] = datetime.fromisoformat(row["last"])
     charts = {

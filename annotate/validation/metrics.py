@@ -43,7 +43,7 @@ HISTOGRAM_BINS = 20
 
 THRESHOLD_COLUMNS = [
     "threshold", "classified", "hits", "errors", "hit_rate", "error_rate", "ratio",
-    "ratio_low", "ratio_high", "precision", "adjudicated",
+    "ratio_low", "ratio_high", "precision", "precision_low", "precision_high", "adjudicated",
 ]  # fmt: skip
 CLASS_COLUMNS = [
     "label", "label_key", "frequency", "sampled", "hits", "misses", "ties", "accuracy",
@@ -321,7 +321,8 @@ def thresholds_table(
     """The threshold table (docs/architecture.md#threshold-table): over items with a majority
     hit/miss verdict, for each θ:
     classified, hits, errors, hit_rate, error_rate, ratio (None when error_rate is 0),
-    precision, and a 95 % bootstrap interval ratio_low/ratio_high. Ties are excluded and
+    precision with its 95 % Wilson interval precision_low/precision_high, and a 95 % bootstrap
+    interval ratio_low/ratio_high. Ties are excluded and
     counted; skips are ignored. An item the lead adjudicated counts as the lead decided it;
     `adjudicated` (per row and in all) says how many of the counted items that is."""
     o = outcomes or sample_outcomes(sample=sample)
@@ -342,6 +343,7 @@ def thresholds_table(
         ratio = None
         if hit_rate is not None and error_rate:
             ratio = (h * errors0) / (hits0 * e)  # hit_rate / error_rate, rounded once
+        precision_low, precision_high = wilson(h, h + e)
         rows.append(
             {
                 "threshold": float(theta),
@@ -354,6 +356,8 @@ def thresholds_table(
                 "ratio_low": lows[i],
                 "ratio_high": highs[i],
                 "precision": _div(h, h + e),
+                "precision_low": precision_low,
+                "precision_high": precision_high,
                 "adjudicated": int(by_lead[i]),
             }
         )

@@ -159,6 +159,8 @@ class ThresholdRowSerializer(serializers.Serializer):
     ratio_low = serializers.FloatField(**NULLABLE_FLOAT)
     ratio_high = serializers.FloatField(**NULLABLE_FLOAT)
     precision = serializers.FloatField(**NULLABLE_FLOAT)
+    precision_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    precision_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
     adjudicated = serializers.IntegerField(help_text="of them, items the lead adjudicated")
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from scipy.stats import binomtest
 
 from annotate.validation.dashboard import headline
+from annotate.validation.metrics import wilson
 from tests.conftest import PASSWORD, login
 from tests.dashboards.conftest import add_verdicts
 
@@ -61,7 +62,8 @@ def test_headline_picks_the_best_threshold_unless_told() -> None:
     thresholds = {
         "best_threshold": 0.5,
         "rows": [
-            {"threshold": t, "hits": h, "classified": c, "precision": h / c if c else None}
+            {"threshold": t, "classified": c, "precision": h / c if c else None}
+            | dict(zip(("precision_low", "precision_high"), wilson(h, c), strict=True))
             for t, h, c in ((0.0, 6, 10), (0.5, 4, 5), (1.0, 0, 0))
         ],
     }
