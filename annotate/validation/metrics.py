@@ -11,7 +11,6 @@ number of queries never grows with the sample size (pinned in tests/dashboards).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -20,7 +19,6 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When
 
 from annotate.datasets.access import require_role
@@ -30,7 +28,7 @@ from annotate.validation.assignment import progress_counts, progress_sum
 from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
 from annotate.validation.selectors import get_sample_for_user
 from classifier.models import ClassificationRun, Prediction
-from classifier.scoring import stored_label_counts
+from classifier.scoring import count_labels, stored_label_counts
 
 HIT, MISS, SKIP = Verdict.Value.HIT.value, Verdict.Value.MISS.value, Verdict.Value.SKIP.value
 # Majority outcome of an item: no hit/miss verdict yet, or a tie between hits and misses.
@@ -388,31 +386,13 @@ def thresholds_table(
 
 
 def run_label_frequency(*, run: ClassificationRun, label_ids: list[int]) -> dict[int, int]:
-    """How often the run predicted each label: one GROUP BY over the run's predictions (about
-    0.1 s for a million). A finished run's predictions no longer change, so its counts are
-    cached, keyed by the finish time (a resumed or re-scored run gets a new one). A run that
-    stored its counts when it succeeded is not counted at all (docs/architecture.md#explorer)."""
-    stored = stored_label_counts(run)
-    if stored is not None:
-        return {label_id: stored[label_id] for label_id in label_ids if label_id in stored}
-    key = None
-    if run.status == ClassificationRun.Status.SUCCEEDED and run.finished:
-        ids = ",".join(map(str, label_ids))
-        digest = hashlib.sha1(ids.encode()).hexdigest()  # noqa: S324 - a cache key, not security
-        key = f"sieve:label-frequency:{run.pk}:{run.finished.timestamp()}:{digest}"
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-    frequency = dict(
-        Prediction.objects.filter(run_id=run.pk, label_id__in=label_ids)
-        .order_by()
-        .values("label_id")
-        .annotate(n=Count("id"))
-        .values_list("label_id", "n")
-    )
-    if key:
-        cache.set(key, frequency, 24 * 3600)
-    return frequency
+    """How often the run predicted each label: the counts a succeeded run stored (migration
+    0008 filled them in for older runs), else one GROUP BY over the run's predictions, which
+    only a run still at work pays (docs/architecture.md#explorer)."""
+    counts = stored_label_counts(run)
+    if counts is None:
+        counts = count_labels(run.pk)
+    return {label_id: counts[label_id] for label_id in label_ids if label_id in counts}
 
 
 def classes_table(*, sample: Sample, outcomes: Outcomes | None = None) -> dict[str, Any]:
