@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotate.datasets.access import membership_set
 from annotate.datasets.models import Dataset, Role
 from annotate.itr.importers import itr_import
-from tests.conftest import make_user
+from tests.conftest import PASSWORD, make_user
 
 DATA = Path(__file__).resolve().parent.parent.parent / "annotate" / "itr" / "data"
 ITR_CSV = DATA / "textimage-data.csv"
@@ -35,6 +36,12 @@ def api_for(user: User) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def login(client: Client, name: str) -> Client:
+    """`client`, logged in as `name` (a session, as the pages are used)."""
+    assert client.login(username=name, password=PASSWORD)
     return client
 
 

@@ -15,7 +15,7 @@ from annotate.itr.services import review_record
 from annotate.itr.summary import itr_summary
 from classifier.models import ClassificationRun
 from tests.classifier.conftest import make_taxonomy
-from tests.conftest import PASSWORD
+from tests.itr.conftest import login
 
 # Rows 0-1 train, 2-7 test.
 LABELS = [(0, 0), (1, 1), (0, 0), (0, 1), (1, 0), (1, 1), (0, 0), (1, 1)]
@@ -33,11 +33,6 @@ def small(make_itr, reviewers):
         )
         review_record(item=items[3], reviewer=reviewer, text_is_represented=0, image_adds=1)
     return dataset
-
-
-def login(client: Client, name: str) -> Client:
-    assert client.login(username=name, password=PASSWORD)
-    return client
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotate.itr.models import ItrComment, ItrDecision, ItrItem, ItrReview, ItrSignal
 from annotate.itr.services import review_record
-from tests.conftest import PASSWORD
-from tests.itr.conftest import api_for
+from tests.itr.conftest import api_for, login
 
 # Rows 0-3 train, 4-13 test.
 LABELS = [(0, 0), (1, 1), (1, 0), (0, 1)] + [(n % 2, n // 2 % 2) for n in range(10)]
@@ -265,11 +264,6 @@ def test_decision_then_queue_status(reviewed, lee) -> None:
     assert decided[0]["decision"]["note"] == "a tie"
     assert decided[0]["final_image_adds"] == 1
     assert ItrDecision.objects.get(item=items[8]).decided_by == lee
-
-
-def login(client: Client, name: str) -> Client:
-    assert client.login(username=name, password=PASSWORD)
-    return client
 
 
 # ---------------------------------------------------------------- the adjudication page
