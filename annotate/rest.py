@@ -37,6 +37,13 @@ MAX_PAGE = 1000
 MAX_ID = 2**63 - 1  # the largest primary key PostgreSQL can store
 
 
+def id_param(value: str) -> int | None:
+    """An id from a query, form or body value: ASCII digits, a bigint at most; else None.
+    (`str.isdigit` alone takes "²", which `int` refuses: a 500.) Pages and services use it
+    wherever a value may be an id."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -35,7 +35,7 @@ from annotate.itr.selectors import (
 from annotate.itr.services import comment_add, decision_record, decision_withdraw
 from annotate.itr.signal import signal_compute
 from annotate.itr.summary import itr_summary
-from annotate.itr.views_review import id_param
+from annotate.rest import id_param
 from classifier.models import ClassificationRun
 
 LEADS_ONLY = "Only leads and admins of this dataset may adjudicate."

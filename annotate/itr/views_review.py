@@ -22,15 +22,10 @@ from annotate.itr.consensus import TYPES, category_score
 from annotate.itr.models import ItrItem
 from annotate.itr.selectors import get_itr_dataset_for_user, review_progress, review_queue_rows
 from annotate.itr.services import review_next
+from annotate.rest import id_param
 
 MAX_EXCLUDE = 50
 CHOICES = [(0, "No"), (1, "Yes")]
-
-
-def id_param(value: str) -> int | None:
-    """An id from a query or form value: ASCII digits, a bigint at most; else None.
-    (`str.isdigit` alone takes "²", which `int` refuses: a 500.)"""
-    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 def _blind(request: HttpRequest) -> bool:

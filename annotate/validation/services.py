@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate.errors import Conflict, Invalid, NotFound
 from annotate.leasing import answer_duration
+from annotate.rest import id_param
 from annotate.taxonomies.models import Label
 from annotate.validation.assignment import lease_grant, lease_release
 from annotate.validation.models import Adjudication, Lease, Sample, SampleItem, Verdict
@@ -61,8 +62,8 @@ def label_resolve(*, sample_item: SampleItem, label) -> Label | None:
         labels = Label.objects.filter(taxonomy_id=taxonomy_id)
         text = str(label)
         found = labels.filter(key=text).first()
-        if found is None and text.isdigit():
-            found = labels.filter(pk=int(text)).first()
+        if found is None and (label_id := id_param(text)):
+            found = labels.filter(pk=label_id).first()
     if found is None:
         raise UnknownLabel("corrected_label is not a label of this run's taxonomy")
     return found

@@ -15,6 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
+from annotate.rest import id_param
 from annotate.taxonomies.models import Label
 from annotate.validation.api import LEADS_ONLY, next_item_json
 from annotate.validation.assignment import (
@@ -39,7 +40,8 @@ ITEM_RELATED = ("sample__run__taxonomy", "prediction__item", "prediction__label"
 
 
 def _exclude_ids(request: HttpRequest) -> list[int]:
-    return [int(x) for x in request.GET.get("exclude", "").split(",") if x.isdigit()][:50]
+    ids = (id_param(x) for x in request.GET.get("exclude", "").split(","))
+    return [pk for pk in ids if pk is not None][:50]
 
 
 def _item_context(item: SampleItem | None) -> dict:
@@ -72,8 +74,9 @@ def annotate_item(request: HttpRequest, pk: int) -> HttpResponse:
     """One item as an HTML fragment: the caller's next one (`?exclude=` the ones they hold), or
     `?item=ID` after an undo. 204 when nothing is left for the caller."""
     sample, _ = get_sample_for_user(request.user, pk)
-    if request.GET.get("item", "").isdigit():
-        item = SampleItem.objects.filter(sample=sample, pk=int(request.GET["item"])).first()
+    if request.GET.get("item", ""):
+        item_id = id_param(request.GET["item"])
+        item = SampleItem.objects.filter(sample=sample, pk=item_id).first() if item_id else None
         if item is None:
             raise Http404("No such item in this sample")
     else:

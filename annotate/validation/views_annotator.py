@@ -20,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from annotate.datasets.selectors import datasets_for_user
 from annotate.errors import ServiceError
+from annotate.rest import id_param
 from annotate.validation.assignment import inbox_for_user
 from annotate.validation.models import Sample, Verdict
 from annotate.validation.selectors import get_own_verdict_for_user, history_for_user
@@ -106,7 +107,7 @@ def _history_change(request: HttpRequest) -> HttpResponse:
     except ServiceError as exc:
         error = f"Not changed: {exc}."
     page = request.POST.get("page", "")
-    page = page if page.isdigit() else ""
+    page = page if id_param(page) else ""
     if not request.htmx:
         if error:
             messages.error(request, error)

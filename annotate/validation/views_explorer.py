@@ -12,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
 from annotate.datasets.selectors import get_item_for_user
+from annotate.rest import id_param
 from annotate.taxonomies.models import Label
 from annotate.validation.api_explorer import EXPLORER_LEADS_ONLY
 from annotate.validation.explorer import (
@@ -87,9 +88,9 @@ def item_detail(request: HttpRequest, pk: int) -> HttpResponse:
     item, role = get_item_for_user(request.user, pk)
     lead = role_at_least(role, Role.LEAD)
     overview = item_overview(item=item, user=request.user, lead=lead)
-    back = request.GET.get("run", "")
+    back = id_param(request.GET.get("run", ""))
     back_run = next(
-        (row.run for row in overview.predictions if back.isdigit() and row.run.pk == int(back)),
+        (row.run for row in overview.predictions if row.run.pk == back),
         None,
     )
     context = {"item": item, "overview": overview, "lead": lead, "back_run": back_run}

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from annotate.errors import ServiceError
+from annotate.rest import id_param
 from annotate.validation import metrics
 from annotate.validation.models import Sample, SampleItem
 from annotate.validation.services import adjudication_record, adjudication_withdraw
@@ -37,8 +38,8 @@ def _suggest(entries) -> None:
 
 
 def _page_number(request: HttpRequest) -> int:
-    value = request.GET.get("page", "")
-    return min(int(value), 10**6) if value.isdigit() and int(value) > 0 else 1
+    number = id_param(request.GET.get("page", ""))
+    return min(number, 10**6) if number else 1
 
 
 @login_required
@@ -65,9 +66,8 @@ def sample_disagreements(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _decide(request: HttpRequest, sample: Sample) -> HttpResponse:
-    item_id = request.POST.get("item", "")
-    valid = item_id.isascii() and item_id.isdigit() and len(item_id) <= 18  # a bigint at most
-    item = SampleItem.objects.filter(sample=sample, pk=int(item_id)).first() if valid else None
+    item_id = id_param(request.POST.get("item", ""))
+    item = SampleItem.objects.filter(sample=sample, pk=item_id).first() if item_id else None
     if item is None:
         raise Http404("No such item in this sample")
     item.sample = sample  # with its run loaded (the corrected label's taxonomy)

@@ -244,3 +244,21 @@ def test_change_a_verdict_from_the_history_in_the_browser(live_server, run, ann,
     target.refresh_from_db()
     assert (target.value, target.corrected_label_id) == ("hit", None)
     settle(page)
+
+
+def test_superscript_ids_are_refused_not_crashed(sample, ann, lee) -> None:
+    """ "²" passes `str.isdigit` and `int` refuses it: the validation pages and services answer
+    such an id like any other bad one (annotate.rest.id_param), never with a 500."""
+    (verdict,) = judge(sample, ann, ["hit"])
+    annotator, lead = client_for("ann"), client_for("lee")
+    base = f"/samples/{sample.pk}"
+    assert annotator.get(f"{base}/annotate/item/?item=²").status_code == 404
+    assert annotator.get(f"{base}/annotate/item/?exclude=²,1").status_code in (200, 204)
+    assert lead.get(f"{base}/disagreements/?page=²").status_code == 200
+    assert lead.post(f"{base}/disagreements/", {"item": "²", "action": "decide"}).status_code == 404
+    item = SampleItem.objects.filter(sample=sample).first().prediction.item_id
+    assert lead.get(f"/items/{item}/?run=²").status_code == 200
+    refused = change(annotator, verdict, value="miss", corrected_label="²", key="k1")
+    assert "is not a label of this run" in refused.content.decode()
+    form = {"verdict": verdict.pk, "value": "hit", "page": "²", "key": "k2"}
+    assert annotator.post("/history/", form).status_code == 302
