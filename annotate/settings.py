@@ -79,6 +79,12 @@ SIEVE_BATCH_SIZE = env_int("SIEVE_BATCH_SIZE", 64)  # images per forward pass
 SIEVE_DECODE_WORKERS = env_int("SIEVE_DECODE_WORKERS", min(8, os.cpu_count() or 1))
 SIEVE_CHUNK_STALE_SECONDS = env_int("SIEVE_CHUNK_STALE_SECONDS", 300)  # then re-dispatched
 SIEVE_DEVICE = os.environ.get("SIEVE_DEVICE", "")  # "" (CUDA when present), cpu, cuda:1
+# Search (docs/architecture.md#search): exact numpy search up to this many items, an
+# approximate faiss index above; how long a web request waits for the search worker; how many
+# embedding caches one search worker keeps in memory (float32: about 2 GB per million items).
+SIEVE_SEARCH_EXACT_MAX = env_int("SIEVE_SEARCH_EXACT_MAX", 2_000_000)
+SIEVE_SEARCH_TIMEOUT = env_int("SIEVE_SEARCH_TIMEOUT", 30)
+SIEVE_SEARCH_CACHES = env_int("SIEVE_SEARCH_CACHES", 2)
 SIEVE_CPU_PRECISION = os.environ.get("SIEVE_CPU_PRECISION", "auto").lower()
 if SIEVE_CPU_PRECISION not in ("auto", "bf16", "fp32"):
     raise ImproperlyConfigured("SIEVE_CPU_PRECISION must be auto, bf16 or fp32")
@@ -99,6 +105,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
+    "django_celery_results",
     "annotate.accounts",
     "annotate.datasets",
     "annotate.taxonomies",
@@ -277,8 +284,14 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
     }
-CELERY_RESULT_BACKEND = None
+# Results are kept only for the tasks that a web request waits on (search queries); every
+# other task ignores its result. The database backend works with SQLite and PostgreSQL alike.
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXPIRES = timedelta(hours=1)  # celery.backend_cleanup (beat) deletes older rows
 CELERY_TASK_IGNORE_RESULT = True
+# Search queries, index builds and duplicate scans run on workers of the `search` queue, which
+# keep embedding caches in memory between tasks (docs/architecture.md#search).
+CELERY_TASK_ROUTES = {"classifier.search_*": {"queue": "search"}}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -178,3 +178,61 @@ class RunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} chunk {self.index} ({self.status})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class SearchIndex(models.Model):
+    """An approximate nearest-neighbour index over one embedding cache folder (one dataset,
+    model and weights), built by a `search` worker (docs/architecture.md#search). The index
+    file lives next to the cache; `fingerprint` names the chunk files it was built from, so
+    a cache that grew since is rebuilt, never trusted."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    folder = models.CharField(max_length=500, unique=True)  # cache folder, relative to media
+    fingerprint = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    kind = models.CharField(max_length=40, blank=True)  # e.g. "IVF1024,SQ8"
+    items = models.PositiveIntegerField(default=0)
+    build_seconds = models.FloatField(null=True, blank=True)
+    memory_bytes = models.BigIntegerField(null=True, blank=True)
+    recall_at_50 = models.FloatField(null=True, blank=True)  # against exact search, measured
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"search index {self.folder}"
+
+
+class DuplicateScan(models.Model):
+    """Near-duplicate groups of a run's items at one similarity threshold, found by a
+    `search` worker (docs/architecture.md#near-duplicates)."""
+
+    run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="+")
+    min_similarity = models.FloatField()
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    done = models.PositiveIntegerField(default=0)  # items scanned
+    total = models.PositiveIntegerField(default=0)
+    # [{"items": [item ids], "similarity": lowest linking cosine}], largest groups first.
+    groups = models.JSONField(default=list, blank=True)
+    exact = models.BooleanField(default=True)
+    seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["run", "min_similarity", "-id"], name="dupscan_lookup")]
+
+    def __str__(self) -> str:
+        return f"duplicate scan {self.pk} of run {self.run_id}"

@@ -340,3 +340,8 @@ def run_process_here(
             break
     run.refresh_from_db()
     return run
+
+
+# The search queue's tasks live next to their code; importing them here registers them with
+# Celery, whose autodiscovery reads each app's `tasks` module only.
+from classifier import search_jobs, search_worker  # noqa: E402, F401

@@ -1,10 +1,22 @@
 from django.urls import path
 
-from annotate.validation import api, api_explorer, api_lead, api_metrics
+from annotate.validation import (
+    api,
+    api_duplicates,
+    api_explorer,
+    api_lead,
+    api_metrics,
+    api_search,
+    api_suspects,
+)
 
 urlpatterns: list = [
     # The run explorer.
     path("runs/<int:pk>/items/", api_explorer.run_items, name="api-run-items"),
+    # Search, near-duplicates and likely label errors.
+    path("runs/<int:pk>/search/", api_search.run_search, name="api-run-search"),
+    path("runs/<int:pk>/duplicates/", api_duplicates.run_duplicates, name="api-run-duplicates"),
+    path("runs/<int:pk>/suspects/", api_suspects.run_suspects, name="api-run-suspects"),
     # Samples, assignment and verdicts.
     path("runs/<int:pk>/samples/", api.run_samples, name="api-run-samples"),
     path("samples/", api.sample_list, name="api-sample-list"),

@@ -11,6 +11,13 @@ class Sample(models.Model):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
 
+    class Strategy(models.TextChoices):
+        # Only a balanced sample is random: its tables estimate the run's accuracy. The
+        # targeted ones find labels to fix (docs/architecture.md#sample-strategies).
+        BALANCED = "balanced", "Balanced random"
+        SUSPECTS = "suspects", "Likely errors (targeted)"
+        UNCERTAIN = "uncertain", "Probe's least certain (targeted)"
+
     run = models.ForeignKey(ClassificationRun, on_delete=models.CASCADE, related_name="samples")
     classes = models.PositiveIntegerField(default=10)  # top-N labels by frequency
     per_class = models.PositiveIntegerField(default=100)  # K items per label
@@ -20,6 +27,7 @@ class Sample(models.Model):
     min_probability = models.FloatField(default=0.0)
     exclude_previous = models.BooleanField(default=False)
     blind = models.BooleanField(default=False)  # hide probabilities from annotators
+    strategy = models.CharField(max_length=10, choices=Strategy.choices, default=Strategy.BALANCED)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -31,6 +39,11 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.pk} of run {self.run_id}"
+
+    @property
+    def random(self) -> bool:
+        """True only for balanced samples, whose rates estimate the run's accuracy."""
+        return self.strategy == self.Strategy.BALANCED
 
 
 class SampleItem(models.Model):

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from annotate.validation import dashboard, views, views_annotator, views_explorer, views_lead
+from annotate.validation import (
+    dashboard,
+    views,
+    views_annotator,
+    views_duplicates,
+    views_explorer,
+    views_lead,
+    views_search,
+    views_suspects,
+)
 
 urlpatterns: list = [
     # Home: the annotator's inbox and the datasets; one's own verdicts.
@@ -9,6 +18,10 @@ urlpatterns: list = [
     # The run explorer and the item page.
     path("runs/<int:pk>/items/", views_explorer.run_items, name="run-items"),
     path("items/<int:pk>/", views_explorer.item_detail, name="item-detail"),
+    # Search, near-duplicates and likely label errors over the run's embeddings.
+    path("runs/<int:pk>/search/", views_search.run_search, name="run-search"),
+    path("runs/<int:pk>/duplicates/", views_duplicates.run_duplicates, name="run-duplicates"),
+    path("runs/<int:pk>/suspects/", views_suspects.run_suspects, name="run-suspects"),
     # The lead's pages of a sample.
     path(
         "samples/<int:pk>/disagreements/",

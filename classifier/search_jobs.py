@@ -1,0 +1,1 @@
+"""Placeholder: index builds and near-duplicate scans."""

@@ -1,0 +1,1 @@
+"""Placeholder: the search worker's in-memory caches and the query task."""
