@@ -141,6 +141,12 @@ class SampleInput(serializers.Serializer):
     min_probability = StrictFloatField(min_value=0.0, max_value=1.0, default=0.0)
     exclude_previous = StrictBooleanField(default=False)
     blind = StrictBooleanField(default=False)
+    strategy = serializers.ChoiceField(
+        choices=Sample.Strategy.values,
+        default=Sample.Strategy.BALANCED,
+        help_text="balanced (random: estimates the run's accuracy), suspects (each label's "
+        "likeliest errors; targeted), uncertain (needs a probe run, issue 12)",
+    )
 
 
 LEADS_ONLY = "Only leads and admins of this dataset may do this."

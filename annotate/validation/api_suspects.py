@@ -1,10 +1,87 @@
-"""Placeholder: filled in by the suspects work (docs/architecture.md#suspects)."""
+"""`GET /api/runs/{id}/suspects/`: the run's items ranked by how likely its label is wrong, with
+the reasons (docs/architecture.md#suspects). Leads and admins of the run's dataset; annotators
+answer 403 (probabilities would sway their verdicts), other datasets 404."""
 
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from annotate.datasets.access import require_role
+from annotate.datasets.api import item_thumbnail_url
+from annotate.datasets.models import Role
+from annotate.rest import NO_NUL, error_body, responses
+from annotate.validation.suspects import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Suspect,
+    SuspectsQueryError,
+    parse_suspects_query,
+    suspects_page,
+)
+from classifier.selectors import get_run_for_user
 
-@api_view(["GET", "POST"])
+SUSPECTS_LEADS_ONLY = (
+    "Only leads and admins of this dataset see likely errors: annotators judge without seeing "
+    "probabilities."
+)
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["low_margin", "margin", "image_caption_disagree", "verdict_wrong"]
+    )
+    text = serializers.CharField()
+
+
+class SuspectSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    prediction = serializers.IntegerField()
+    external_id = serializers.CharField()
+    label = serializers.CharField(source="label_key", help_text="the run's label's key")
+    label_name = serializers.CharField()
+    probability = serializers.FloatField(help_text="the run's top probability")
+    second_probability = serializers.FloatField(help_text="the second label's (0 when none)")
+    score = serializers.FloatField(help_text="0..1, higher = more likely mislabelled")
+    reasons = ReasonSerializer(many=True)
+    thumbnail_url = serializers.SerializerMethodField()
+
+    def get_thumbnail_url(self, row: Suspect) -> str:
+        return item_thumbnail_url(row.item, self.context.get("request"))
+
+
+class SuspectsSerializer(serializers.Serializer):
+    results = SuspectSerializer(many=True)
+
+
+@error_body.register
+def _query_error_body(exc: SuspectsQueryError) -> dict:
+    return {exc.field: [str(exc)]}
+
+
+PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        description=f"how many (default {DEFAULT_LIMIT})",
+    ),
+    OpenApiParameter(
+        "label",
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+        description="only items the run gave this label (key or name)",
+    ),
+]
+
+
+@extend_schema(parameters=PARAMETERS, responses=responses({200: SuspectsSerializer}, 400, 403, 404))
+@api_view(["GET"])
 def run_suspects(request: Request, pk: int) -> Response:
-    return Response(status=501)
+    """The run's likeliest label errors, best first, with the reasons; items whose label a
+    verdict confirms are left out."""
+    run, role = get_run_for_user(request.user, pk)
+    require_role(role, Role.LEAD, SUSPECTS_LEADS_ONLY)
+    page = suspects_page(run=run, query=parse_suspects_query(request.query_params))
+    return Response(SuspectsSerializer({"results": page.rows}, context={"request": request}).data)

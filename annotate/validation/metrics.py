@@ -638,6 +638,12 @@ def _facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
     return dict(facts)
 
 
+def dataset_facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, set]]:
+    """Per item: (labels known true, labels known false), from the verdicts and adjudications
+    of every sample of the dataset with this taxonomy (see `_facts`). Used by the suspects."""
+    return _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+
+
 def _later(a: Any, b: Any) -> bool:
     """Whether time a is after b (SQLite may give a UNION's datetimes back as ISO text)."""
     if hasattr(a, "timestamp") and hasattr(b, "timestamp"):

@@ -1,4 +1,8 @@
-"""Balanced samples: the N most frequent predicted labels of a run x K items each.
+"""Samples: the N most frequent predicted labels of a run x K items each, chosen by a strategy
+(docs/architecture.md#sample-strategies): `balanced` draws the K items of each label at random
+(the only random sample: its tables estimate the run's accuracy); `suspects` takes each label's
+K highest-scoring suspects (annotate/validation/suspects.py), a targeted sample for fixing
+labels; `uncertain` needs the probe (issue 12).
 
 One function (`sample_draw`) shared by the `draw_sample` command, `POST /api/runs/{id}/samples/`
 and the form on the run page.
@@ -22,6 +26,7 @@ from django.db.models.functions import RowNumber
 from annotate.errors import Conflict, Invalid
 from annotate.taxonomies.models import Label
 from annotate.validation.models import Sample, SampleItem
+from annotate.validation.suspects import suspect_facts, top_suspects
 from classifier.models import ClassificationRun, Prediction
 
 MAX_CLASSES = 1000
@@ -94,6 +99,34 @@ def _ids_at(pool: QuerySet, label_id: int, size: int, positions: list[int]) -> l
     return [ids[p] for p in positions]
 
 
+def _balanced_of(
+    pool: QuerySet, top: list[LabelCount], sizes: dict[int, int], per_class: int, rng
+) -> list[int]:
+    """`per_class` prediction ids of each label drawn uniformly without replacement."""
+    chosen: list[int] = []
+    for t in top:  # fixed order (frequency, key): the seed alone decides the draw
+        size = sizes[t.label_id]
+        positions = rng.sample(range(size), min(per_class, size))
+        if positions:
+            chosen.extend(_ids_at(pool, t.label_id, size, positions))
+    return chosen
+
+
+def _suspects_of(
+    run: ClassificationRun, pool: QuerySet, top: list[LabelCount], per_class: int
+) -> list[int]:
+    """The `per_class` highest-scoring suspects of each label (docs/architecture.md#suspects):
+    one ranked query per label over the (run, label) rows; the verdict facts are read once."""
+    facts = suspect_facts(run)
+    chosen: list[int] = []
+    for t in top:
+        found = top_suspects(
+            run=run, predictions=pool.filter(label_id=t.label_id), limit=per_class, facts=facts
+        )
+        chosen.extend(s.prediction for s in found)
+    return chosen
+
+
 def _check_options(
     classes: int, per_class: int, redundancy: int, overlap: float, min_probability: float
 ) -> None:
@@ -120,6 +153,7 @@ def sample_draw(
     min_probability: float = 0.0,
     exclude_previous: bool = False,
     blind: bool = False,
+    strategy: str = Sample.Strategy.BALANCED,
     created_by=None,
 ) -> Sample:
     """Draw and freeze a balanced sample of `run`.
@@ -129,8 +163,17 @@ def sample_draw(
     fewer remain after `min_probability` and `exclude_previous`). Items are shuffled so that an
     annotator does not see one label a hundred times in a row. Every item wants `redundancy`
     verdicts; a share `overlap` of them wants at least 2, for agreement statistics.
+
+    `strategy="suspects"`: the same labels and filters, but each label's `per_class`
+    highest-scoring suspects instead of a random draw (the seed still orders the items).
     """
     _check_options(classes, per_class, redundancy, overlap, min_probability)
+    if strategy == Sample.Strategy.UNCERTAIN:
+        raise SampleError(
+            "strategy 'uncertain' needs a probe run (issue 12); use 'balanced' or 'suspects'"
+        )
+    if strategy not in (Sample.Strategy.BALANCED, Sample.Strategy.SUSPECTS):
+        raise SampleError("strategy must be one of: balanced, suspects, uncertain")
     if run.status != ClassificationRun.Status.SUCCEEDED:
         raise SampleConflict(f"run {run.pk} is {run.status}; only a finished run can be sampled")
     if seed is None:
@@ -147,12 +190,10 @@ def sample_draw(
         counted = pool.filter(label_id__in=sizes).values("label_id").annotate(n=Count("id"))
         sizes = {t.label_id: 0 for t in top} | {r["label_id"]: r["n"] for r in counted}
     rng = random.Random(seed)  # noqa: S311 - a reproducible draw from the seed, not a secret
-    chosen: list[int] = []
-    for t in top:  # fixed order (frequency, key): the seed alone decides the draw
-        size = sizes[t.label_id]
-        positions = rng.sample(range(size), min(per_class, size))
-        if positions:
-            chosen.extend(_ids_at(pool, t.label_id, size, positions))
+    if strategy == Sample.Strategy.SUSPECTS:
+        chosen = _suspects_of(run, pool, top, per_class)
+    else:
+        chosen = _balanced_of(pool, top, sizes, per_class, rng)
     if not chosen:
         raise SampleConflict("no prediction is left to sample after the filters")
     rng.shuffle(chosen)
@@ -172,6 +213,7 @@ def sample_draw(
             min_probability=min_probability,
             exclude_previous=exclude_previous,
             blind=blind,
+            strategy=strategy,
             created_by=created_by,
         )
         SampleItem.objects.bulk_create(

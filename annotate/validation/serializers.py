@@ -42,6 +42,11 @@ class SampleSerializer(serializers.Serializer):
     min_probability = serializers.FloatField()
     exclude_previous = serializers.BooleanField()
     blind = serializers.BooleanField()
+    strategy = serializers.ChoiceField(choices=Sample.Strategy.choices)
+    random = serializers.BooleanField(
+        read_only=True,
+        help_text="true only for balanced samples, whose rates estimate the run's accuracy",
+    )
     status = serializers.ChoiceField(choices=Sample.Status.choices)
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
     created = serializers.DateTimeField()

@@ -175,12 +175,13 @@ def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
             "seed": int(request.POST["seed"]) if request.POST.get("seed") else None,
             "exclude_previous": bool(request.POST.get("exclude_previous")),
             "blind": bool(request.POST.get("blind")),
+            "strategy": request.POST.get("strategy") or Sample.Strategy.BALANCED,
         }
         sample = sample_draw(run=run, created_by=request.user, **options)
     except (ValueError, SampleError) as exc:
         error = str(exc) if isinstance(exc, SampleError) else NUMBERS_PLEASE
     if error is None and not request.htmx:
-        messages.success(request, f"Sample {sample.pk} drawn.")
+        messages.success(request, f"Sample {sample.pk} drawn ({sample.get_strategy_display()}).")
         return redirect("run-detail", pk=run.pk)
     values = request.POST if error else None
     if not request.htmx:

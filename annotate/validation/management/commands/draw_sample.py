@@ -6,14 +6,17 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from annotate.cli import CommandOutput
 from annotate.validation.api import sample_json
+from annotate.validation.models import Sample
 from annotate.validation.sampling import SampleError, sample_draw
 from classifier.models import ClassificationRun
 
 
 class Command(BaseCommand):
     help = (
-        "Draw a balanced sample of a run: the N most frequently predicted labels x K items "
-        "each, uniformly without replacement, reproducible from --seed."
+        "Draw a sample of a run: the N most frequently predicted labels x K items each; "
+        "balanced (default): uniformly without replacement, reproducible from --seed, the only "
+        "sample whose rates estimate the run's accuracy; suspects: each label's K likeliest "
+        "errors (targeted, for fixing labels)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +33,13 @@ class Command(BaseCommand):
             "--exclude-previous", action="store_true", help="skip items of earlier samples"
         )
         parser.add_argument("--blind", action="store_true", help="hide probabilities")
+        parser.add_argument(
+            "--strategy",
+            choices=[choice for choice, _ in Sample.Strategy.choices],
+            default=Sample.Strategy.BALANCED,
+            help="balanced (random, default), suspects (likeliest errors), uncertain (needs a "
+            "probe run)",
+        )
         parser.add_argument("--user", help="username recorded as the creator")
         parser.add_argument(
             "--json", action="store_true", help="print only the sample as JSON on stdout"
@@ -57,6 +67,7 @@ class Command(BaseCommand):
                 min_probability=options["min_probability"],
                 exclude_previous=options["exclude_previous"],
                 blind=options["blind"],
+                strategy=options["strategy"],
                 created_by=user,
             )
         except SampleError as exc:
@@ -66,7 +77,8 @@ class Command(BaseCommand):
         progress = data["progress"]
         out.warn(f"drew sample {sample.pk} from run {run.pk} in {elapsed:.2f} s")
         out.say(
-            f"sample {sample.pk}: {progress['items']} items, {progress['wanted']} verdicts "
+            f"sample {sample.pk} ({sample.strategy}): {progress['items']} items, "
+            f"{progress['wanted']} verdicts "
             f"wanted, seed {sample.seed}; annotate at /samples/{sample.pk}/annotate/"
         )
         out.result(data, encoder=JSONEncoder)

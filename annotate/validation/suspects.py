@@ -1,0 +1,235 @@
+"""Suspects: a run's items ranked by how likely the run's label is wrong
+(docs/architecture.md#suspects).
+
+The score, in [0, 1], higher = more likely mislabelled, comes from the run's own signals:
+- the margin m = p1 - p2 between the top two probabilities (p1 = the stored probability,
+  p2 = top5[1]; 0 when the prediction has no second label);
+- the disagreement d = 1 when the image-only and the caption-only top labels are both known and
+  differ (never for the `image` ensemble or items without a caption), else 0.
+
+    score = clamp(W_MARGIN * (1 - m) + W_DISAGREE * d, 0, 1)
+
+Once the probe exists (issue 12) its probability of the run's label joins them. The score is
+computed by the database (the margin read from the top5 JSON) and only the best `limit` rows
+leave it: ORDER BY score DESC, id LIMIT, with no stored column. Items whose run label a verdict
+fact confirms (docs/architecture.md#verdicts-as-facts) are left out; items whose label a fact
+says is wrong stay, with that reason (the score does not use verdicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast, Coalesce, Greatest, Least
+
+from annotate.errors import Invalid
+from annotate.taxonomies.models import Label
+from annotate.validation.explorer import resolve_label
+from annotate.validation.metrics import dataset_facts
+from classifier.models import ClassificationRun, Prediction
+
+W_MARGIN = 0.75
+W_DISAGREE = 0.25
+LOW_MARGIN = 0.5  # a margin under this is a reason of its own
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class SuspectsQueryError(Invalid):
+    """A malformed parameter (400, `{"field": ["why"]}` in the API)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Suspect:
+    prediction: int
+    item: int
+    external_id: str
+    caption: str
+    label_id: int
+    label_key: str
+    label_name: str
+    probability: float
+    second_probability: float
+    score: float
+    reasons: list[dict] = field(default_factory=list)
+
+    @property
+    def margin(self) -> float:
+        return self.probability - self.second_probability
+
+
+def _second_probability() -> Coalesce:
+    """p2 = top5[1][1] in SQL (PostgreSQL `top5 #>> '{1,1}'`, SQLite `$[1][1]`); 0 if absent."""
+    text = KeyTextTransform("1", KeyTransform("1", "top5"))
+    return Coalesce(Cast(text, FloatField()), Value(0.0), output_field=FloatField())
+
+
+def scored(predictions: QuerySet[Prediction]) -> QuerySet:
+    """`predictions` annotated with `p2` and `score` (see the module docstring)."""
+    disagree = Case(
+        When(
+            image_label_id__isnull=False,
+            text_label_id__isnull=False,
+            then=Case(
+                When(image_label_id=F("text_label_id"), then=Value(0.0)),
+                default=Value(1.0),
+                output_field=FloatField(),
+            ),
+        ),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    raw = Value(W_MARGIN) * (Value(1.0) - (F("probability") - F("p2"))) + Value(W_DISAGREE) * (
+        disagree
+    )
+    score = Greatest(Value(0.0), Least(Value(1.0), raw, output_field=FloatField()))
+    return predictions.annotate(p2=_second_probability()).annotate(score=score)
+
+
+def suspect_facts(run: ClassificationRun) -> tuple[dict[int, set], dict[int, set]]:
+    """Per item, the labels the verdict facts of the dataset (every sample, every run of the
+    taxonomy) say are true, and those they say are false."""
+    facts = dataset_facts(dataset_id=run.dataset_id, taxonomy_id=run.taxonomy_id)
+    true = {item: known[0] for item, known in facts.items() if known[0]}
+    false = {item: known[1] for item, known in facts.items() if known[1]}
+    return true, false
+
+
+def top_suspects(
+    *,
+    run: ClassificationRun,
+    predictions: QuerySet[Prediction] | None = None,
+    limit: int = DEFAULT_LIMIT,
+    facts: tuple[dict[int, set], dict[int, set]] | None = None,
+) -> list[Suspect]:
+    """The `limit` highest-scoring predictions of `predictions` (default: the whole run), best
+    first (ties by id), leaving out those whose label a verdict fact confirms. One query for
+    the facts (unless given), one for the ranked rows, one for the names of second labels."""
+    true, false = facts if facts is not None else suspect_facts(run)
+    if predictions is None:
+        predictions = Prediction.objects.filter(run_id=run.pk)
+    # A confirmed item is dropped after the query: fetch that many more rows (at most one
+    # prediction per item in a run), so the page is still full.
+    extra = len(true)
+    rows = list(
+        scored(predictions.order_by())
+        .order_by("-score", "id")
+        .values(
+            "id", "item_id", "item__external_id", "item__caption", "label_id", "label__key",
+            "label__name", "probability", "p2", "score", "top5", "image_label_id",
+            "text_label_id",
+        )[: limit + extra]
+    )  # fmt: skip
+    rows = [r for r in rows if r["label_id"] not in true.get(r["item_id"], ())][:limit]
+    wanted = {r["image_label_id"] for r in rows} | {r["text_label_id"] for r in rows}
+    wanted |= {int(r["top5"][1][0]) for r in rows if _has_second(r["top5"])}
+    wanted |= {label for r in rows for label in true.get(r["item_id"], ())}
+    names = dict(Label.objects.filter(pk__in=wanted - {None}).values_list("pk", "name"))
+    return [_suspect(r, names, true.get(r["item_id"], set()), false.get(r["item_id"], set()))
+            for r in rows]  # fmt: skip
+
+
+def _has_second(top5: object) -> bool:
+    return isinstance(top5, list) and len(top5) > 1 and isinstance(top5[1], list | tuple)
+
+
+def _suspect(row: dict, names: dict[int, str], true: set, false: set) -> Suspect:
+    p1, p2 = float(row["probability"]), float(row["p2"])
+    reasons = []
+    margin = p1 - p2
+    second = names.get(int(row["top5"][1][0])) if _has_second(row["top5"]) else None
+    if second is not None:
+        text = f"top two labels {row['label__name']} {p1:.2f} vs {second} {p2:.2f}"
+    else:
+        text = f"top label {row['label__name']} {p1:.2f}, no second label stored"
+    reasons.append({"code": "low_margin" if margin < LOW_MARGIN else "margin", "text": text})
+    image, caption = row["image_label_id"], row["text_label_id"]
+    if image is not None and caption is not None and image != caption:
+        reasons.append(
+            {
+                "code": "image_caption_disagree",
+                "text": f"image says {names.get(image, '?')}, caption says "
+                f"{names.get(caption, '?')}",
+            }
+        )
+    if row["label_id"] in false:
+        known = sorted(names.get(label, "?") for label in true)
+        text = "a verdict says this label is wrong"
+        if known:
+            text += f"; the true label is {', '.join(known)}"
+        reasons.append({"code": "verdict_wrong", "text": text})
+    return Suspect(
+        prediction=row["id"],
+        item=row["item_id"],
+        external_id=row["item__external_id"],
+        caption=row["item__caption"],
+        label_id=row["label_id"],
+        label_key=row["label__key"],
+        label_name=row["label__name"],
+        probability=p1,
+        second_probability=p2,
+        score=round(float(row["score"]), 6),
+        reasons=reasons,
+    )
+
+
+@dataclass(frozen=True)
+class SuspectsQuery:
+    limit: int = DEFAULT_LIMIT
+    label: str | None = None
+
+
+def parse_suspects_query(params: Mapping, *, form: bool = False) -> SuspectsQuery:
+    """`limit` (1..MAX_LIMIT, default 100) and `label` (a key or name); a malformed one raises
+    SuspectsQueryError (400). `form`: empty fields mean "not given"."""
+    getlist = getattr(params, "getlist", None)
+
+    def one(name: str) -> str | None:
+        values = getlist(name) if getlist else ([params[name]] if name in params else [])
+        if form:
+            values = [v.strip() for v in values if v.strip()]
+        if len(values) > 1:
+            raise SuspectsQueryError(name, "Give this parameter once.")
+        return str(values[0]) if values else None
+
+    limit_text = one("limit")
+    limit = DEFAULT_LIMIT
+    if limit_text is not None:
+        good = limit_text.isascii() and limit_text.isdigit() and len(limit_text) < 8
+        if not good or not 1 <= int(limit_text) <= MAX_LIMIT:
+            raise SuspectsQueryError("limit", f"Give a whole number between 1 and {MAX_LIMIT}.")
+        limit = int(limit_text)
+    label = one("label")
+    if label is not None and (not label or len(label) > 200 or "\x00" in label):
+        raise SuspectsQueryError("label", "Give a label key or name (at most 200 characters).")
+    return SuspectsQuery(limit=limit, label=label)
+
+
+@dataclass
+class SuspectsPage:
+    rows: list[Suspect]
+    label: Label | None
+
+
+def suspects_page(*, run: ClassificationRun, query: SuspectsQuery) -> SuspectsPage:
+    """The run's top suspects (optionally of one label of its taxonomy: 404 for another)."""
+    label = resolve_label(run, query.label) if query.label is not None else None
+    predictions = Prediction.objects.filter(run_id=run.pk)
+    if label is not None:
+        predictions = predictions.filter(label_id=label.pk)
+    rows = top_suspects(run=run, predictions=predictions, limit=query.limit)
+    return SuspectsPage(rows=rows, label=label)
