@@ -97,6 +97,9 @@ class SearchAnswerSerializer(serializers.Serializer):
     exact = serializers.BooleanField(help_text="exact search (false: the approximate index)")
     took_ms = serializers.FloatField(help_text="the whole search as this endpoint saw it")
     search_ms = serializers.FloatField(help_text="the nearest-neighbour search in the worker")
+    worker_ms = serializers.FloatField(
+        help_text="all the worker did: cache lookup, text encoding, search"
+    )
     items = serializers.IntegerField(help_text="embedded items searched")
 
 
