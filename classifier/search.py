@@ -7,6 +7,7 @@ and calls these functions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -185,8 +186,7 @@ class AnnIndex:
         return scores, rows.astype(np.int64)
 
     def save(self, path) -> None:
-        """Write atomically (temp file + rename); nprobe travels in a small sidecar-free way:
-        faiss keeps the index's own nprobe field, which we set before writing."""
+        """Write atomically (temp file + rename). The file keeps the index's nprobe."""
         import os
         from pathlib import Path
 
@@ -203,7 +203,7 @@ class AnnIndex:
     def load(cls, path) -> AnnIndex:
         import faiss
 
-        index = faiss.read_index(str(path))
+        index: Any = faiss.read_index(str(path))
         return cls(index, nprobe=int(index.nprobe))
 
 

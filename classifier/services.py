@@ -345,8 +345,10 @@ def run_fail(*, run_id: int, message: str) -> None:
 def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
     """An active run becomes succeeded (a cancelled or failed one stays as it is). Its
     per-label counts are taken here, once (one GROUP BY): a finished run's predictions no
-    longer change, so no page counts them again (docs/architecture.md#explorer)."""
-    return bool(
+    longer change, so no page counts them again (docs/architecture.md#explorer). A run over
+    more than SIEVE_SEARCH_EXACT_MAX items then gets its cache's approximate search index
+    (docs/architecture.md#search)."""
+    succeeded = bool(
         ClassificationRun.objects.filter(pk=run_id, status__in=ACTIVE).update(
             status=Status.SUCCEEDED,
             finished=timezone.now(),
@@ -355,6 +357,11 @@ def _run_succeed(*, run_id: int, unreadable: dict[str, int], **fields) -> bool:
             **fields,
         )
     )
+    if succeeded:
+        from classifier.search_jobs import index_after_run
+
+        transaction.on_commit(lambda: index_after_run(run_id=run_id))
+    return succeeded
 
 
 def run_finish_if_done(*, run_id: int) -> bool:
