@@ -25,10 +25,13 @@ run test: export DEBUG = 1
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty --url http://$(HOST)/
-	@echo "Serving Sieve on http://$(HOST)/ with one local Celery worker (Ctrl-C stops both)"
+	@echo "Serving Sieve on http://$(HOST)/ with two local Celery workers: default,gpu and search (Ctrl-C stops all)"
 	@$(BIN)/celery -A annotate worker -Q default,gpu --concurrency 1 --loglevel WARNING \
 		--beat --schedule var/celerybeat-schedule & \
-	worker=$$!; trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	worker=$$!; \
+	$(BIN)/celery -A annotate worker -Q search --pool solo -n search@%h --loglevel WARNING & \
+	search=$$!; \
+	trap 'kill -TERM $$worker $$search 2>/dev/null; wait $$worker $$search 2>/dev/null' EXIT; \
 	trap 'exit 0' INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST)
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from annotate.datasets.models import Dataset, Item
 from annotate.taxonomies.models import Label
@@ -159,3 +159,8 @@ def test_no_worker_is_503(demo_storage, settings, search_worker) -> None:
     response = search(lead_api(), demo_storage.run.pk, text="beach")
     assert response.status_code == 503
     assert "start a worker on the `search` queue" in response.json()["detail"]
+    client = Client()
+    client.force_login(User.objects.get(username="lead"))
+    page = client.get(f"/runs/{demo_storage.run.pk}/search/", {"q": "beach"})
+    assert page.status_code == 503
+    assert "start a worker on the `search` queue" in page.content.decode()
