@@ -61,6 +61,10 @@ def run_command(*args: str) -> dict:
 @pytest.fixture
 def copies_run(settings, tiny_checkpoint):  # noqa: F811
     """A dataset of 7 distinct images and 5 byte-identical copies of an eighth, classified."""
+    return make_copies_run(settings, tiny_checkpoint)
+
+
+def make_copies_run(settings, checkpoint: Path) -> tuple[ClassificationRun, object]:
     folder = Path(settings.SIEVE_IMAGE_ROOTS[0]) / "reposts"
     folder.mkdir()
     images = distinct_images()
@@ -72,7 +76,7 @@ def copies_run(settings, tiny_checkpoint):  # noqa: F811
     taxonomy = make_taxonomy("places-mini", LABELS)
     summary = run_command(
         "classify", "reposts", "--taxonomy", taxonomy.name, "--model", "sieve-tiny",
-        "--weights", str(tiny_checkpoint), "--sync",
+        "--weights", str(checkpoint), "--sync",
     )  # fmt: skip
     assert summary["status"] == "succeeded", summary
     run = ClassificationRun.objects.get(pk=summary["run"])
