@@ -714,7 +714,8 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     comparable, so `pairs` compares two runs on the items the facts decide for BOTH, with an
     exact McNemar test on the items only one of them gets right
     (docs/architecture.md#run-comparison): the sample's run against every other run, and
-    every pair when there are at most MAX_RUNS_ALL_PAIRS runs. Three queries."""
+    every pair when there are at most MAX_RUNS_ALL_PAIRS runs. `targeted_samples`: how many
+    of the facts' samples are targeted (not random). Four queries."""
     dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
     facts = _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
     runs = list(
@@ -768,7 +769,14 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     if len(named) <= MAX_RUNS_ALL_PAIRS:
         others = [r for r in named if r[0] != sample.run_id]
         pairs += [_pair(a, b, judged, False) for a, b in combinations(others, 2)]
-    return {"items": len(facts), "rows": rows, "pairs": pairs}
+    # Targeted samples (docs/architecture.md#sample-strategies) pick likely errors: their facts
+    # count here like any other, but the items they decide are not a random draw.
+    targeted = (
+        Sample.objects.filter(run__dataset_id=dataset_id, run__taxonomy_id=taxonomy_id)
+        .exclude(strategy=Sample.Strategy.BALANCED)
+        .count()
+    )
+    return {"items": len(facts), "rows": rows, "pairs": pairs, "targeted_samples": targeted}
 
 
 ANNOTATOR_FIGURE_COLUMNS = [

@@ -169,7 +169,9 @@ def sample_draw(
     """
     _check_options(classes, per_class, redundancy, overlap, min_probability)
     if strategy == Sample.Strategy.UNCERTAIN:
-        raise SampleError(
+        # A valid option this run cannot give yet (409, like an unfinished run): the probe's
+        # least certain items need a probe run.
+        raise SampleConflict(
             "strategy 'uncertain' needs a probe run (issue 12); use 'balanced' or 'suspects'"
         )
     if strategy not in (Sample.Strategy.BALANCED, Sample.Strategy.SUSPECTS):

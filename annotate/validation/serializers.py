@@ -263,6 +263,10 @@ class ScoresSerializer(serializers.Serializer):
     items = serializers.IntegerField()
     rows = ScoreRowSerializer(many=True)
     pairs = RunPairSerializer(many=True, help_text="runs compared on their shared items")
+    targeted_samples = serializers.IntegerField(
+        help_text="targeted (suspects, uncertain) samples among those whose verdicts are the "
+        "facts: the items they decide were chosen as likely errors, not at random"
+    )
 
 
 class AnnotatorProgressSerializer(serializers.Serializer):

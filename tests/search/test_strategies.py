@@ -92,14 +92,20 @@ def test_balanced_is_the_default_and_the_only_random_one(demo) -> None:
 
 
 @pytest.mark.parametrize(
-    ("strategy", "words"), [("uncertain", "needs a probe run"), ("best", "not a valid choice")]
+    ("strategy", "status", "words"),
+    [
+        # A valid strategy that the run cannot give until a probe run exists (issue 12): 409,
+        # as for an unfinished run (the schema allows the value, so it is not a 400).
+        ("uncertain", 409, "needs a probe run (issue 12)"),
+        ("best", 400, "not a valid choice"),
+    ],
 )
 def test_uncertain_waits_for_the_probe_and_unknown_strategies_are_refused(
-    demo, strategy, words
+    demo, strategy, status, words
 ) -> None:
     before = Sample.objects.count()
     response = draw(api_for(lead()), demo.run.pk, strategy=strategy)
-    assert response.status_code == 400
+    assert response.status_code == status
     assert words in json.dumps(response.json())
     assert Sample.objects.count() == before
 
@@ -163,6 +169,8 @@ def test_targeted_dashboard_says_its_rates_are_not_the_runs_accuracy(demo, clien
     )
     assert "of what you keep is right" not in page
     assert "only a balanced sample estimates that" in page
+    # The runs scored on the facts say that some of them come from a targeted sample.
+    assert 'id="scores-targeted"' in page
 
 
 def test_a_suspects_verdict_scores_another_run_but_not_the_balanced_threshold_table(
@@ -193,6 +201,7 @@ def test_a_suspects_verdict_scores_another_run_but_not_the_balanced_threshold_ta
     scores = client.get(f"/api/samples/{balanced}/scores/").json()
     row = next(r for r in scores["rows"] if r["run"] == other.pk)
     assert row["covered"] == covered_before + 1  # the fact scores the other run
+    assert scores["targeted_samples"] == scores_before["targeted_samples"] + 1
     assert client.get(f"/api/samples/{balanced}/thresholds/").json() == thresholds_before
     # The confirmed item is no suspect any more.
     rows = client.get(f"/api/runs/{demo.run.pk}/suspects/?limit=1000").json()["results"]
