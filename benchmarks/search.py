@@ -6,15 +6,16 @@
 
 No database, no Django: classifier.search only (numpy + faiss).
 
-Vectors (`clustered`): 512-d, unit length, x = normalise(0.6·m + 0.6·c_k + 0.5·g), where m is one
-direction shared by every item (CLIP image embeddings are far from centred: two unrelated
-images score about 0.4), c_k the direction of cluster k out of 10,000 (cluster sizes Zipf-like,
-weight ∝ rank^-0.5) and g per-item Gaussian noise of unit expected length. Two unrelated items
-score ≈ 0.37, two items of one cluster ≈ 0.74: the top-50 of a query are mostly its cluster,
-separated by small score gaps, which is harder than well-separated blobs and far easier than
-uniform noise (the unrealistic worst case, where nearest neighbours are barely nearer than
-anything else). Generated in blocks of 100,000 from a seed, kept as float16 like the cache,
-never all in memory at once: 10^7 x 512 float32 is 20 GB.
+Vectors (`clustered`): 512-d, unit length, x = normalise(0.6·m + 0.6·c_k + spread), where m is
+one direction shared by every item (CLIP image embeddings are far from centred: unrelated
+images score well above 0), c_k the direction of cluster k out of N/1000 (10,000 at 10^7; sizes
+Zipf-like, weight ∝ rank^-0.5), and the spread mostly in 64 directions shared by all clusters
+(0.45·B·z, z Gaussian) plus a little isotropic noise (0.15·g): real embeddings have a low
+intrinsic dimension. Two unrelated items score about 0.4, two of one cluster about 0.75, and an
+item's nearest neighbours are clearly nearer than the rest of its cluster. `--rank 0` spreads
+the items isotropically instead (0.5·g: within a cluster every item is about as near as any
+other, close to the uniform-noise worst case). Generated in blocks of 100,000 from a seed, kept
+as float16 like the cache, never all in memory at once: 10^7 x 512 float32 is 20 GB.
 
 `ann`: builds the index (AnnIndex: IVF + 8-bit scalar quantisation) over all N items, streaming
 blocks; records build time and index memory; picks `--queries` items at random as queries;

@@ -143,9 +143,9 @@ def index_build(*, index_id: int) -> str:
     themselves, save it next to the cache and drop older index files."""
     from classifier.search_worker import cache_fingerprint, vectors_for
 
-    claimed = SearchIndex.objects.filter(pk=index_id, status=JobStatus.QUEUED).update(
+    claimed = SearchIndex.objects.filter(pk=index_id, status__in=ACTIVE).update(
         status=JobStatus.RUNNING
-    )
+    )  # running too: a task redelivered after its worker died takes it up again
     if not claimed:
         return "skipped"
     row = SearchIndex.objects.get(pk=index_id)
@@ -212,9 +212,9 @@ def duplicate_scan_run(*, scan_id: int) -> str:
     built here). `done` counts the items scanned, written every 2% or so."""
     from classifier.search_worker import cache_fingerprint, vectors_for
 
-    claimed = DuplicateScan.objects.filter(pk=scan_id, status=JobStatus.QUEUED).update(
+    claimed = DuplicateScan.objects.filter(pk=scan_id, status__in=ACTIVE).update(
         status=JobStatus.RUNNING
-    )
+    )  # running too: a task redelivered after its worker died takes it up again
     if not claimed:
         return "skipped"
     scan = DuplicateScan.objects.select_related("run").get(pk=scan_id)
