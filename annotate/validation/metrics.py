@@ -19,7 +19,8 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from django.db.models import Case, Count, F, Max, Prefetch, Q, Value, When
+from django.db.models import Case, Count, F, Max, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
@@ -715,14 +716,26 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     exact McNemar test on the items only one of them gets right
     (docs/architecture.md#run-comparison): the sample's run against every other run, and
     every pair when there are at most MAX_RUNS_ALL_PAIRS runs. `targeted_samples`: how many
-    of the facts' samples are targeted (not random). Four queries."""
+    of the facts' samples are targeted (not random). Three queries."""
     dataset_id, taxonomy_id = sample.run.dataset_id, sample.run.taxonomy_id
     facts = _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
+    # Targeted samples (docs/architecture.md#sample-strategies) pick likely errors: their facts
+    # count here like any other, but the items they decide are not a random draw. Counted by a
+    # scalar subquery of the runs query (the same value on every row; no query of its own).
+    targeted = (
+        Sample.objects.filter(run__dataset_id=dataset_id, run__taxonomy_id=taxonomy_id)
+        .exclude(strategy=Sample.Strategy.BALANCED)
+        .order_by()
+        .values("run__dataset_id")
+        .annotate(n=Count("*"))
+        .values("n")[:1]
+    )
     runs = list(
         ClassificationRun.objects.filter(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
         .filter(Q(hidden=False) | Q(pk=sample.run_id))
+        .annotate(targeted=Coalesce(Subquery(targeted), 0))
         .order_by("id")
-        .values_list("id", "name", "model", "ensemble", "status")
+        .values_list("id", "name", "model", "ensemble", "status", "targeted")
     )
     # The judged items as a subquery: the same single query whether or not there are facts.
     judged_items = (
@@ -745,7 +758,7 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
         elif label_id in false or (true and label_id not in true):
             judged[run_id][item_id] = False  # known wrong (several conflicting true labels else)
     rows = []
-    for run_id, name, model, ensemble, status in runs:
+    for run_id, name, model, ensemble, status, _targeted in runs:
         covered, correct = len(judged[run_id]), sum(judged[run_id].values())
         low, high = wilson(correct, covered)
         rows.append(
@@ -769,14 +782,8 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     if len(named) <= MAX_RUNS_ALL_PAIRS:
         others = [r for r in named if r[0] != sample.run_id]
         pairs += [_pair(a, b, judged, False) for a, b in combinations(others, 2)]
-    # Targeted samples (docs/architecture.md#sample-strategies) pick likely errors: their facts
-    # count here like any other, but the items they decide are not a random draw.
-    targeted = (
-        Sample.objects.filter(run__dataset_id=dataset_id, run__taxonomy_id=taxonomy_id)
-        .exclude(strategy=Sample.Strategy.BALANCED)
-        .count()
-    )
-    return {"items": len(facts), "rows": rows, "pairs": pairs, "targeted_samples": targeted}
+    targeted_samples = runs[0][5] if runs else 0
+    return {"items": len(facts), "rows": rows, "pairs": pairs, "targeted_samples": targeted_samples}
 
 
 ANNOTATOR_FIGURE_COLUMNS = [

@@ -77,8 +77,8 @@ class Command(BaseCommand):
         progress = data["progress"]
         out.warn(f"drew sample {sample.pk} from run {run.pk} in {elapsed:.2f} s")
         out.say(
-            f"sample {sample.pk} ({sample.strategy}): {progress['items']} items, "
-            f"{progress['wanted']} verdicts "
-            f"wanted, seed {sample.seed}; annotate at /samples/{sample.pk}/annotate/"
+            f"sample {sample.pk}: {progress['items']} items, {progress['wanted']} verdicts "
+            f"wanted, seed {sample.seed}, strategy {sample.strategy}; annotate at "
+            f"/samples/{sample.pk}/annotate/"
         )
         out.result(data, encoder=JSONEncoder)
