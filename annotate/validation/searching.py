@@ -16,6 +16,7 @@ from django.conf import settings
 
 from annotate.datasets.models import Item
 from annotate.errors import Conflict, Invalid, NotFound, ServiceError
+from classifier.cache import cache_dir
 from classifier.models import ClassificationRun, Prediction
 
 MAX_TEXT = 1000
@@ -24,6 +25,12 @@ DEFAULT_K = 50
 NO_WORKER = (
     "No search worker answered: start a worker on the `search` queue "
     "(`celery -A annotate worker -Q search --pool solo`; `make run` and compose start one)."
+)
+
+
+NO_CACHE = (
+    "This run has no embedding cache to search (none was written yet, or it was deleted or "
+    "its checkpoint changed since). Run the model again to build it."
 )
 
 
@@ -116,6 +123,10 @@ def run_search(
             "This run's predictions were imported: it has no embeddings to search. Search a "
             "run that classified the dataset with a model."
         )
+    folder = cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights)
+    if not folder.is_dir() or next(folder.glob("items-*.npz"), None) is None:
+        # Checked here too (file names only), so such a run answers without a worker.
+        raise Conflict(NO_CACHE)
     query_item = None
     if item_id is not None:
         query_item = Item.objects.filter(pk=item_id, dataset_id=run.dataset_id).first()

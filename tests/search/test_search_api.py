@@ -10,6 +10,7 @@ from django.test import Client, override_settings
 
 from annotate.datasets.models import Dataset, Item
 from annotate.taxonomies.models import Label
+from classifier.models import ClassificationRun
 from classifier.prompts import label_prompts
 from classifier.services import run_import_predictions
 from tests.conftest import WorkerProcess, make_user
@@ -150,6 +151,17 @@ def test_imported_run_is_refused(demo_storage) -> None:
     response = search(lead_api(), run.pk, text="beach")
     assert response.status_code == 409
     assert "imported" in response.json()["detail"]
+
+
+def test_run_without_cache_is_refused_without_a_worker(demo_storage) -> None:
+    demo = demo_storage
+    run = ClassificationRun.objects.create(
+        dataset=demo.dataset, taxonomy=demo.run.taxonomy, model="ViT-B-32", weights="openai",
+        status="succeeded",
+    )  # fmt: skip
+    response = search(lead_api(), run.pk, item=demo.dataset.items.first().pk)
+    assert response.status_code == 409
+    assert "no embedding cache" in response.json()["detail"]
 
 
 def test_no_worker_is_503(demo_storage, settings, search_worker) -> None:
