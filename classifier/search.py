@@ -275,12 +275,13 @@ def duplicate_groups(
     components, so a chain a~b~c is one group): [(rows, lowest linking cosine)], groups of two
     or more, largest first.
 
-    Up to EXACT_DUPLICATES_MAX rows (and no index given): every pair, by blocked float32 matrix
-    products. Above: each row's `neighbours` nearest rows through the approximate index (built
-    here if not given), each candidate pair rescored exactly from the matrix, so similarities
-    are exact and only a pair the index misses can be lost. A group of more than `neighbours`
-    copies still joins through chains. A near-copy sits next to its original, so a few lists
-    (`nprobe`, default 8) suffice where a search for the top 50 needs many more.
+    Links are each row's `neighbours` most similar rows at or above the threshold (a low
+    threshold must not make every pair an edge). Up to EXACT_DUPLICATES_MAX rows (and no index
+    given), found by comparing every pair (blocked float32 matrix products). Above: through the
+    approximate index (built here if not given), each candidate pair rescored exactly from the
+    matrix, so similarities are exact and only a pair the index misses can be lost. A group
+    of more than `neighbours` copies still joins through chains. A near-copy sits next to its
+    original, so a few lists (`nprobe`, default 8) suffice where a top-50 search needs more.
     `progress(done, total)` is called after each block of rows."""
     n = len(matrix)
     threshold = float(min_similarity)
@@ -291,16 +292,24 @@ def duplicate_groups(
         return []
     if index is None and n <= EXACT_DUPLICATES_MAX:
         full = _as_float32_rows(matrix)
-        for start in range(0, n, block):
-            part = full[start : start + block] @ full.T
-            a, b = np.nonzero(part >= threshold)
-            a = a + start
-            keep = b > a
-            lefts.append(a[keep])
-            rights.append(b[keep])
-            sims.append(part[a[keep] - start, b[keep]])
+        k = min(neighbours, n - 1)
+        rows_per_block = max(64, min(block, 25_000_000 // n))  # a block of scores ≤ 100 MB
+        for start in range(0, n, rows_per_block):
+            part = full[start : start + rows_per_block] @ full.T
+            own = np.arange(len(part))
+            part[own, own + start] = -np.inf  # not its own neighbour
+            # Each row's k most similar rows (a low threshold must not make every pair an
+            # edge: components of this k-nearest graph are the groups, as with the index).
+            cand = np.argpartition(-part, k - 1, axis=1)[:, :k]
+            scores = np.take_along_axis(part, cand, axis=1)
+            hit, col = np.nonzero(scores >= threshold)
+            b = cand[hit, col]
+            a = hit + start
+            lefts.append(np.minimum(a, b))
+            rights.append(np.maximum(a, b))
+            sims.append(scores[hit, col])
             if progress is not None:
-                progress(min(n, start + block), n)
+                progress(min(n, start + rows_per_block), n)
     else:
         if index is None:
             index = AnnIndex.build(matrix)

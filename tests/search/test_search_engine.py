@@ -150,3 +150,16 @@ def test_duplicate_groups_through_the_index_match_exact() -> None:
     index = AnnIndex.build(many, seed=0)
     found = duplicate_groups(many, 0.97, index=index, neighbours=4)
     assert found[0][0].tolist() == [99, *copies]
+
+
+def test_duplicate_groups_low_threshold_and_many_copies_exact() -> None:
+    matrix = clustered(3000, seed=4)
+    # At 0.5 nearly every pair of a cluster is linked: each row keeps its 16 nearest links, so
+    # the scan stays small, and the groups are the clusters.
+    groups = duplicate_groups(matrix, 0.5)
+    assert sum(len(rows) for rows, _ in groups) == 3000
+    assert all(sim >= 0.5 for _, sim in groups)
+    copies = list(range(10, 60))
+    matrix[copies] = matrix[9]
+    found = duplicate_groups(matrix, 0.999, neighbours=4)
+    assert [rows.tolist() for rows, _ in found] == [[9, *copies]]
