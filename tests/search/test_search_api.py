@@ -113,7 +113,6 @@ def test_more_like_this_finds_the_item_first(demo_storage, search_worker) -> Non
         ({"text": "a", "template": "yes"}, "template"),
         ({"item": "12"}, "item"),
         ({"item": 0}, "item"),
-        ({"text": "a", "colour": "red"}, "colour"),
     ],
 )
 def test_bad_input_is_400(demo_storage, body, field) -> None:
