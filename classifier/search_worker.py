@@ -30,6 +30,7 @@ from annotate.taxonomies.prompts import template_format
 from classifier.cache import cache_dir, cache_load
 from classifier.models import ClassificationRun
 from classifier.search import Vectors, exact_search
+from classifier.search_jobs import index_for, index_request
 from classifier.services import checkpoint_path, weights_look_like_path
 
 log = logging.getLogger(__name__)
@@ -168,18 +169,12 @@ def _nearest(vectors: Vectors, folder: Path, query: np.ndarray, k: int, dataset_
     approximate index when one is built for this cache (else one is requested, and this
     query is exact)."""
     if len(vectors) > settings.SIEVE_SEARCH_EXACT_MAX:
-        from classifier import search_jobs
-
-        # H1's index (classifier/search_jobs.py); absent functions mean no index yet.
-        index_for = getattr(search_jobs, "index_for", None)
-        index_request = getattr(search_jobs, "index_request", None)
         try:
-            index = index_for(folder, cache_fingerprint(folder)) if index_for else None
+            index = index_for(folder, cache_fingerprint(folder))
             if index is not None:
                 scores, rows = index.search(query, k)
                 return scores, rows, False
-            if index_request is not None:
-                index_request(dataset_id=dataset_id, folder=folder)
+            index_request(dataset_id=dataset_id, folder=folder)
         except Exception:  # an index problem must not cost the query: answer exactly
             log.exception("approximate index for %s unavailable", folder)
     with _one_blas_thread():

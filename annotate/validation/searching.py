@@ -6,6 +6,7 @@ predictions for the items found, in one query."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +98,8 @@ def _ask_worker(kwargs: dict) -> dict:
     try:
         answer = result.get(timeout=timeout, interval=0.005, propagate=False)
     except CeleryTimeout:
-        result.revoke()
+        with contextlib.suppress(Exception):  # it expires anyway; a broker hiccup is no 500
+            result.revoke()
         raise SearchUnavailable(NO_WORKER) from None
     finally:
         result.forget()  # the answer's row in the result backend
