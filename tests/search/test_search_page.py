@@ -63,6 +63,17 @@ def test_more_like_this(demo_storage, search_worker, client) -> None:
     )
 
 
+def test_captions_are_escaped(demo_storage, search_worker, client) -> None:
+    demo = demo_storage
+    item = Item.objects.filter(dataset=demo.dataset, status="ok").order_by("id")[5]
+    Item.objects.filter(pk=item.pk).update(caption='<script>alert("x")</script> & more')
+    response = lead_client(client).get(f"/runs/{demo.run.pk}/search/", {"item": item.pk})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in body
+
+
 def test_links_to_search(demo_storage, client) -> None:
     demo = demo_storage
     lead_client(client)
