@@ -278,6 +278,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The folder is checked this often (kombu's default is once a second): a search
+        # query, which a page waits on, then answers in tens of milliseconds.
+        "polling_interval": 0.1,
     }
 else:
     # Chunks finish in minutes; a lost worker's chunk is redelivered after this long.
