@@ -12,9 +12,12 @@ images score well above 0), c_k the direction of cluster k out of N/1000 (10,000
 Zipf-like, weight ∝ rank^-0.5), and the spread mostly in 64 directions shared by all clusters
 (0.45·B·z, z Gaussian) plus a little isotropic noise (0.15·g): real embeddings have a low
 intrinsic dimension. Two unrelated items score about 0.4, two of one cluster about 0.75, and an
-item's nearest neighbours are clearly nearer than the rest of its cluster. `--rank 0` spreads
-the items isotropically instead (0.5·g: within a cluster every item is about as near as any
-other, close to the uniform-noise worst case). Generated in blocks of 100,000 from a seed, kept
+item's nearest neighbours are clearly nearer than the rest of its cluster, but may lie in
+other lists of the index than the query's (the spread directions are shared by all clusters):
+the harder case for an inverted file. `--rank 0` spreads the items isotropically instead
+(0.5·g): each cluster falls in one or two lists (easy for the inverted file), but within a
+cluster every item is about as near as any other, so the 8-bit codes' rounding decides the
+last places of the top 50. Generated in blocks of 100,000 from a seed, kept
 as float16 like the cache, never all in memory at once: 10^7 x 512 float32 is 20 GB.
 
 `ann`: builds the index (AnnIndex: IVF + 8-bit scalar quantisation) over all N items, streaming
