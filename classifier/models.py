@@ -222,6 +222,10 @@ class DuplicateScan(models.Model):
     # [{"items": [item ids], "similarity": lowest linking cosine}], largest groups first.
     groups = models.JSONField(default=list, blank=True)
     exact = models.BooleanField(default=True)
+    # Each item's nearest other item: {"median", "p90", "p99", "linked_share"} (cosines; the
+    # share of items with one at or above min_similarity), to tell reposts from a model that
+    # puts distinct images this close.
+    nearest = models.JSONField(default=dict, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(

@@ -271,6 +271,7 @@ def duplicate_groups(
     progress=None,
     block: int = 4096,
     nprobe: int = 8,
+    nearest: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """Groups of rows whose embeddings are linked by cosine ≥ `min_similarity` (connected
     components, so a chain a~b~c is one group): [(rows, lowest linking cosine)], groups of two
@@ -283,7 +284,9 @@ def duplicate_groups(
     matrix, so similarities are exact and only a pair the index misses can be lost. A group
     of more than `neighbours` copies still joins through chains. A near-copy sits next to its
     original, so a few lists (`nprobe`, default 8) suffice where a top-50 search needs more.
-    `progress(done, total)` is called after each block of rows."""
+    `progress(done, total)` is called after each block of rows. `nearest` (float32 [n], if
+    given) receives each row's highest cosine to another row (through the index: its best
+    approximate score), which says how close this model puts distinct images."""
     n = len(matrix)
     threshold = float(min_similarity)
     lefts: list[np.ndarray] = []
@@ -303,6 +306,8 @@ def duplicate_groups(
             # edge: components of this k-nearest graph are the groups, as with the index).
             cand = np.argpartition(-part, k - 1, axis=1)[:, :k]
             scores = np.take_along_axis(part, cand, axis=1)
+            if nearest is not None:
+                nearest[start : start + len(part)] = scores.max(axis=1)
             hit, col = np.nonzero(scores >= threshold)
             b = cand[hit, col]
             a = hit + start
@@ -322,7 +327,10 @@ def duplicate_groups(
             rows_q = _as_float32_rows(matrix[start : start + block])
             approx, cand = index.search(rows_q, k, nprobe=min(nprobe, index.nlist))
             qi = np.repeat(np.arange(start, start + len(rows_q)), k).reshape(len(rows_q), k)
-            mask = (cand >= 0) & (cand != qi) & (approx >= threshold - slack)
+            others = (cand >= 0) & (cand != qi)
+            if nearest is not None:
+                nearest[start : start + len(rows_q)] = np.where(others, approx, -1.0).max(axis=1)
+            mask = others & (approx >= threshold - slack)
             a, b = np.minimum(qi[mask], cand[mask]), np.maximum(qi[mask], cand[mask])
             if len(a):
                 exact = np.einsum(

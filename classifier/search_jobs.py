@@ -256,17 +256,31 @@ def duplicate_scan_run(*, scan_id: int) -> str:
             last[0] = done
             DuplicateScan.objects.filter(pk=scan_id).update(done=done)
 
-    groups = duplicate_groups(matrix, scan.min_similarity, index=index, progress=progress)
+    nearest = np.full(total, -1.0, np.float32)
+    groups = duplicate_groups(
+        matrix, scan.min_similarity, index=index, progress=progress, nearest=nearest
+    )
     payload = [
         {"items": [int(i) for i in item_ids[rows]], "similarity": round(min(1.0, sim), 6)}
         for rows, sim in groups
     ]
     DuplicateScan.objects.filter(pk=scan_id).update(
         status=JobStatus.SUCCEEDED, groups=payload, done=total, total=total,
-        exact=index is None, seconds=round(time.perf_counter() - started, 3), error="",
+        exact=index is None, nearest=nearest_summary(nearest, scan.min_similarity),
+        seconds=round(time.perf_counter() - started, 3), error="",
         finished=timezone.now(),
     )  # fmt: skip
     return "succeeded"
+
+
+def nearest_summary(nearest: np.ndarray, min_similarity: float) -> dict:
+    """Quantiles of each item's highest cosine to another item, and the share of items with
+    one at or above the threshold (docs/architecture.md#near-duplicates)."""
+    if not len(nearest):
+        return {}
+    median, p90, p99 = (round(float(q), 4) for q in np.quantile(nearest, [0.5, 0.9, 0.99]))
+    share = float(np.mean(nearest >= min_similarity))
+    return {"median": median, "p90": p90, "p99": p99, "linked_share": round(share, 4)}
 
 
 @shared_task(name="classifier.search_duplicates", acks_late=True, reject_on_worker_lost=True)

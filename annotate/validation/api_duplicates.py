@@ -41,6 +41,15 @@ class DuplicateGroupSerializer(serializers.Serializer):
     size = serializers.IntegerField()
 
 
+class NearestSerializer(serializers.Serializer):
+    median = serializers.FloatField(help_text="median of each item's nearest other item's cosine")
+    p90 = serializers.FloatField()
+    p99 = serializers.FloatField()
+    linked_share = serializers.FloatField(
+        help_text="share of items with another item at or above min_similarity"
+    )
+
+
 class DuplicateScanSerializer(serializers.Serializer):
     scan = serializers.IntegerField(help_text="the scan's id")
     run = serializers.IntegerField()
@@ -54,6 +63,11 @@ class DuplicateScanSerializer(serializers.Serializer):
     )
     group_count = serializers.IntegerField()
     groups = DuplicateGroupSerializer(many=True, help_text="largest first")
+    nearest = NearestSerializer(
+        allow_null=True,
+        help_text="each item's nearest other item (null until the scan succeeds): when most "
+        "items have one above the threshold, the model puts distinct images that close",
+    )
     seconds = serializers.FloatField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     created = serializers.DateTimeField()
@@ -80,6 +94,7 @@ def scan_json(scan: DuplicateScan, *, role: str | None) -> dict:
             "exact": scan.exact,
             "group_count": len(groups),
             "groups": groups,
+            "nearest": scan.nearest or None,
             "seconds": scan.seconds,
             "error": error,
             "created": scan.created,
@@ -101,8 +116,16 @@ MIN_SIMILARITY = OpenApiParameter(
 )
 
 
+class DuplicateScanRequestSerializer(serializers.Serializer):
+    min_similarity = serializers.FloatField(
+        required=False, min_value=0.5, max_value=1.0,
+        help_text=f"as the query parameter (default {DEFAULT_MIN_SIMILARITY})",
+    )  # fmt: skip
+
+
 @extend_schema(
     parameters=[MIN_SIMILARITY],
+    request=DuplicateScanRequestSerializer,
     responses=responses(
         {200: DuplicateScanSerializer, 202: DuplicateScanSerializer}, 400, 403, 404, 409
     ),

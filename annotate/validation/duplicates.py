@@ -8,6 +8,7 @@ wrote the cache, say)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,3 +174,24 @@ def groups_for_page(
             )
         )
     return views, len(groups)
+
+
+# Above this share of items with a "near-duplicate", the groups say more about the model than
+# about reposts (docs/architecture.md#near-duplicates).
+CROWDED_SHARE = 0.1
+
+
+def nearest_advice(scan: DuplicateScan) -> dict | None:
+    """The scan's nearest-neighbour figures for the page, with `crowded` (too many items have
+    a neighbour above the threshold to be reposts) and `suggested`, a threshold that the
+    closest 1 % of items reach."""
+    nearest = scan.nearest or None
+    if not nearest:
+        return None
+    suggested = min(1.0, math.ceil(nearest["p99"] * 1000) / 1000)
+    return {
+        **nearest,
+        "linked_percent": round(100 * nearest["linked_share"], 1),
+        "crowded": nearest["linked_share"] > CROWDED_SHARE,
+        "suggested": suggested if suggested > scan.min_similarity else None,
+    }

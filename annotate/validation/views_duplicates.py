@@ -26,6 +26,7 @@ from annotate.validation.duplicates import (
     duplicate_scan_latest,
     duplicate_scan_start,
     groups_for_page,
+    nearest_advice,
     parse_min_similarity,
     scan_active,
     scan_percent,
@@ -80,4 +81,5 @@ def run_duplicates(request: HttpRequest, pk: int) -> HttpResponse:
     if scan is not None and not context["active"]:
         groups, count = groups_for_page(scan)
         context.update(groups=groups, group_count=count, shown_max=SHOWN_GROUPS)
+        context["nearest"] = nearest_advice(scan)
     return render(request, "validation/duplicates.html", context)

@@ -27,7 +27,10 @@ def run_search(request: HttpRequest, pk: int) -> HttpResponse:
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.LEAD, EXPLORER_LEADS_ONLY)
     text = request.GET.get("q", "")
-    template = request.GET.get("template", "") in ("1", "on", "true")
+    # The box starts ticked: a few words read as a label prompt match better ("beach" as "A
+    # photo of a beach."); once a search is submitted the checkbox says what was asked.
+    asked = "q" in request.GET or "item" in request.GET
+    template = request.GET.get("template", "") in ("1", "on", "true") if asked else True
     raw_k, raw_item = request.GET.get("k", ""), request.GET.get("item", "")
     k = id_param(raw_k) if raw_k else DEFAULT_K
     item_id = id_param(raw_item) if raw_item else None

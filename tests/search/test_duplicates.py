@@ -132,6 +132,10 @@ def test_five_identical_copies_are_one_group(copies_run, start_worker) -> None:
     assert body["exact"] is True
     assert body["total"] == body["done"] == body["scanned"] == 12
     assert body["error"] is None
+    # Each item's nearest other item: the five copies have theirs at 1.0, no other item above
+    # the threshold.
+    assert body["nearest"]["linked_share"] == pytest.approx(5 / 12, abs=1e-3)
+    assert body["nearest"]["median"] <= body["nearest"]["p90"] <= body["nearest"]["p99"]
     # The same threshold again: the stored scan, no new one.
     again = client.get(url(run.pk, THRESHOLD + "0"))
     assert again.status_code == 200

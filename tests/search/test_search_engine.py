@@ -127,6 +127,12 @@ def test_duplicate_groups_exact() -> None:
     # A threshold above the near copies keeps only the exact copies.
     strict = duplicate_groups(matrix, 0.999)
     assert [rows.tolist() for rows, _ in strict] == [groups[0], groups[2]]
+    # Each row's nearest other row, as a brute-force product gives it.
+    nearest = np.zeros(2000, np.float32)
+    duplicate_groups(matrix, 0.999, nearest=nearest)
+    products = matrix @ matrix.T
+    np.fill_diagonal(products, -np.inf)
+    assert nearest == pytest.approx(products.max(axis=1), abs=1e-5)
     assert duplicate_groups(matrix[:1], 0.97) == []
     assert duplicate_groups(clustered(500, seed=9), 0.99) == []
 
@@ -140,6 +146,10 @@ def test_duplicate_groups_through_the_index_match_exact() -> None:
         matrix, 0.97, neighbours=8, progress=lambda d, t: progress.append(d)
     )  # above EXACT_DUPLICATES_MAX: an index is built
     assert [rows.tolist() for rows, _ in approx] == groups
+    nearest = np.zeros(len(matrix), np.float32)
+    duplicate_groups(matrix, 0.97, neighbours=8, nearest=nearest)
+    copied = np.concatenate([np.array(g) for g in groups])
+    assert nearest[copied].min() >= 0.96  # approximate scores of the planted copies
     for (_, a_sim), (_, e_sim) in zip(approx, exact, strict=True):
         assert a_sim == pytest.approx(e_sim, abs=1e-5)  # rescored exactly
     assert progress[-1] == len(matrix)

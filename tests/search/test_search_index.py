@@ -30,8 +30,8 @@ def wait_for_index(timeout: float = 60) -> SearchIndex:
 def test_large_run_gets_an_index_and_search_uses_it(
     settings,
     monkeypatch,
-    tiny_checkpoint,
-    start_worker,  # noqa: F811
+    tiny_checkpoint,  # noqa: F811
+    start_worker,
 ) -> None:
     settings.SIEVE_SEARCH_EXACT_MAX = 5
     monkeypatch.setenv("SIEVE_SEARCH_EXACT_MAX", "5")  # the worker's too
