@@ -37,7 +37,9 @@ run: $(VENV)/.installed-run
 
 # Services (state changes), selectors (permission-checked reads) and the engine are typed.
 TYPED := annotate/datasets/access.py annotate/*/selectors.py annotate/*/services.py \
-	classifier/selectors.py classifier/services.py classifier/engine.py classifier/prompts.py
+	classifier/selectors.py classifier/services.py classifier/engine.py classifier/prompts.py \
+	classifier/search.py classifier/search_jobs.py classifier/search_worker.py \
+	annotate/validation/searching.py annotate/validation/suspects.py annotate/validation/duplicates.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -1,5 +1,5 @@
 """The apps layer one way (docs/architecture.md#layout): an app imports at module level only
-from apps to its left, and the web tier never imports torch."""
+from apps to its left, and the web tier never imports torch (nor faiss)."""
 
 import ast
 import subprocess
@@ -50,14 +50,14 @@ def test_apps_import_only_from_their_left() -> None:
     assert wrong == []
 
 
-def test_web_tier_never_imports_torch() -> None:
+def test_web_tier_never_imports_torch_or_faiss() -> None:
     code = (
         "import django, os, sys;"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotate.settings');"
         "django.setup();"
         "from django.urls import get_resolver; get_resolver().url_patterns;"
         "import annotate.wsgi;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip')))"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip', 'faiss')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
