@@ -57,7 +57,8 @@ def test_web_tier_never_imports_torch_or_faiss() -> None:
         "django.setup();"
         "from django.urls import get_resolver; get_resolver().url_patterns;"
         "import annotate.wsgi;"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip', 'faiss')))"
+        "heavy = ('torch', 'open_clip', 'faiss');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
