@@ -139,8 +139,14 @@ def run_duplicates(request: Request, pk: int) -> Response:
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.LEAD, EXPLORER_LEADS_ONLY)
     raw = request.query_params.get("min_similarity")
-    if request.method == "POST" and raw is None and isinstance(request.data, dict):
-        raw = request.data.get("min_similarity")
+    data = request.data if request.method == "POST" else {}
+    if isinstance(data, dict) and "min_similarity" in data:
+        # A bad body is a 400, even beside a good query parameter (which wins when both are).
+        body = data["min_similarity"]
+        if isinstance(body, bool) or not isinstance(body, int | float):
+            raise DuplicatesInvalid("min_similarity must be a number from 0.5 to 1.")
+        parsed = parse_min_similarity(body)
+        raw = raw if raw is not None else parsed
     min_similarity = parse_min_similarity(raw)
     if request.method == "POST":
         latest = duplicate_scan_latest(run=run, min_similarity=min_similarity)
