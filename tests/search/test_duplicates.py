@@ -172,6 +172,10 @@ def test_roles_thresholds_and_runs_without_embeddings(copies_run) -> None:
         assert response.status_code == 400, (bad, response.content)
         assert "min_similarity" in response.json()
     assert client.post(url(run.pk), {"min_similarity": "2"}, format="json").status_code == 400
+    # A body that is not a number from 0.5 to 1 is refused, even beside a good query string.
+    for body in (-0.5, "0.9", None, True, [0.9]):
+        response = client.post(url(run.pk, "0.97"), {"min_similarity": body}, format="json")
+        assert response.status_code == 400, (body, response.content)
     assert not DuplicateScan.objects.exists()  # nothing queued by refused requests
     # A run of imported predictions has no embeddings: 409, nothing queued.
     run.source = ClassificationRun.Source.IMPORT
