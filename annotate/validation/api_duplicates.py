@@ -140,7 +140,9 @@ def run_duplicates(request: Request, pk: int) -> Response:
     require_role(role, Role.LEAD, EXPLORER_LEADS_ONLY)
     raw = request.query_params.get("min_similarity")
     data = request.data if request.method == "POST" else {}
-    if isinstance(data, dict) and "min_similarity" in data:
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"detail": "The body must be a JSON object."})
+    if "min_similarity" in data:
         # A bad body is a 400, even beside a good query parameter (which wins when both are).
         body = data["min_similarity"]
         if isinstance(body, bool) or not isinstance(body, int | float):

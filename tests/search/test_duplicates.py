@@ -176,6 +176,9 @@ def test_roles_thresholds_and_runs_without_embeddings(copies_run) -> None:
     for body in (-0.5, "0.9", None, True, [0.9]):
         response = client.post(url(run.pk, "0.97"), {"min_similarity": body}, format="json")
         assert response.status_code == 400, (body, response.content)
+    for body in ([None, None], [], "0.9"):  # not an object
+        response = client.post(url(run.pk, "0.97"), body, format="json")
+        assert response.status_code == 400, (body, response.content)
     assert not DuplicateScan.objects.exists()  # nothing queued by refused requests
     # A run of imported predictions has no embeddings: 409, nothing queued.
     run.source = ClassificationRun.Source.IMPORT
