@@ -26,6 +26,15 @@ class Invalid(ServiceError, ValueError):
     status_code = 400
 
 
+class FieldInvalid(Invalid):
+    """Bad input in one named field or parameter: HTTP 400 with `{"field": ["why"]}`, as a
+    serializer's field error (`annotate.rest.error_body`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(ServiceError):
     """No such object, or not one the caller may see: HTTP 404."""
 

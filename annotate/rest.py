@@ -25,7 +25,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from annotate.errors import ServiceError
+from annotate.errors import FieldInvalid, ServiceError
 from annotate.leasing import MAX_DURATION_MS
 
 # DRF's settings import this module while `rest_framework.views` loads (the parser, the
@@ -58,6 +58,11 @@ def error_body(exc: ServiceError) -> dict[str, Any]:
     """The JSON body of a service error; an app registers its own for errors that carry more
     (a 409 with the verdict that is already there)."""
     return {"detail": str(exc)}
+
+
+@error_body.register
+def _field_error_body(exc: FieldInvalid) -> dict[str, Any]:
+    return {exc.field: [str(exc)]}
 
 
 def _django_validation_detail(exc: DjangoValidationError) -> dict[str, Any]:

@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 from celery import shared_task
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
 from annotate.taxonomies.prompts import template_format
 from classifier.cache import cache_dir, cache_load
 from classifier.models import ClassificationRun
 from classifier.search import Vectors, exact_search
 from classifier.search_jobs import index_for, index_request
-from classifier.services import checkpoint_path, weights_look_like_path
+from classifier.services import ModelUnavailable, run_model_load
 
 log = logging.getLogger(__name__)
 
@@ -111,23 +110,12 @@ def caches_clear() -> None:
 
 
 def _model(run: ClassificationRun):
-    """The run's model (one per process, `engine.get_model`); SearchRefused when it cannot
-    load. Unlike a classification chunk, a search never fails the run."""
-    from classifier import engine
-
+    """The run's model; SearchRefused when it cannot load. Unlike a classification chunk, a
+    search never fails the run."""
     try:
-        weights = run.weights
-        if weights and weights_look_like_path(weights):
-            weights = str(checkpoint_path(weights))
-        return engine.get_model(
-            run.model, weights, device=settings.SIEVE_DEVICE or None,
-            cpu_precision=settings.SIEVE_CPU_PRECISION, hub_offline=settings.HF_HUB_OFFLINE,
-        )  # fmt: skip
-    except ValidationError as exc:
-        message = "; ".join(exc.messages)
-    except engine.EngineError as exc:
-        message = str(exc)
-    raise SearchRefused(f"The run's model cannot be loaded: {message}", status=503)
+        return run_model_load(run, settings.SIEVE_DEVICE or None)
+    except ModelUnavailable as exc:
+        raise SearchRefused(f"The run's model cannot be loaded: {exc}", status=503) from None
 
 
 def query_prompts(run: ClassificationRun, text: str, template: bool) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -43,6 +44,31 @@ def weights_look_like_path(weights: str) -> bool:
         or weights.startswith((".", "~"))
         or weights.lower().endswith(CHECKPOINT_SUFFIXES)
     )
+
+
+class ModelUnavailable(Exception):
+    """The run's model cannot be loaded; the message says why (weights, hub, checkpoint)."""
+
+
+def run_model_load(run: ClassificationRun, device: str | None) -> Any:
+    """The run's model through `engine.get_model` (one per process), its checkpoint path
+    checked again (the file may have changed since the run was created). ModelUnavailable
+    otherwise; the caller decides what that costs (a chunk fails the run, a search does not).
+    The engine is imported here, never by the web tier."""
+    from classifier import engine
+
+    try:
+        weights = run.weights
+        if weights and weights_look_like_path(weights):
+            weights = str(checkpoint_path(weights))
+        return engine.get_model(
+            run.model, weights, device=device, cpu_precision=settings.SIEVE_CPU_PRECISION,
+            hub_offline=settings.HF_HUB_OFFLINE,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise ModelUnavailable("; ".join(exc.messages)) from None
+    except engine.EngineError as exc:
+        raise ModelUnavailable(str(exc)) from None
 
 
 def model_roots() -> list[Path]:

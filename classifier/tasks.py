@@ -16,7 +16,6 @@ import numpy as np
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
 from annotate.datasets.models import Item
 from annotate.datasets.paths import PathMissing, UnsafePath, safe_path
@@ -24,8 +23,8 @@ from classifier.cache import cache_dir, cache_load, cache_write
 from classifier.models import ClassificationRun, RunChunk
 from classifier.prompts import run_label_prompts
 from classifier.services import (
+    ModelUnavailable,
     PredictionBlock,
-    checkpoint_path,
     chunk_finish,
     chunk_heartbeat,
     chunk_start,
@@ -36,11 +35,11 @@ from classifier.services import (
     predictions_write,
     run_fail,
     run_is_active,
+    run_model_load,
     run_rescored,
     run_start,
     run_sweep,
     run_to_model,
-    weights_look_like_path,
 )
 
 log = logging.getLogger(__name__)
@@ -118,25 +117,13 @@ def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndar
 
 
 def _load(run: ClassificationRun, device: str | None):
-    """The run's model, or None once the run has failed with the reason. A checkpoint path is
-    checked again here (same check as at creation): the file may have changed since."""
-    from classifier import engine
-
+    """The run's model, or None once the run has failed with the reason."""
     try:
-        weights = run.weights
-        if weights and weights_look_like_path(weights):
-            weights = str(checkpoint_path(weights))
-        return engine.get_model(
-            run.model, weights, device=device, cpu_precision=settings.SIEVE_CPU_PRECISION,
-            hub_offline=settings.HF_HUB_OFFLINE,
-        )  # fmt: skip
-    except ValidationError as exc:
-        message = "; ".join(exc.messages)
-    except engine.EngineError as exc:
-        message = str(exc)
-    log.warning("run %s failed: %s", run.pk, message)
-    run_fail(run_id=run.pk, message=message)
-    return None
+        return run_model_load(run, device)
+    except ModelUnavailable as exc:
+        log.warning("run %s failed: %s", run.pk, exc)
+        run_fail(run_id=run.pk, message=str(exc))
+        return None
 
 
 def chunk_process(*, chunk_id: int, worker: str = "") -> str:

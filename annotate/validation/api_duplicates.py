@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from annotate.datasets.access import require_role, role_at_least
 from annotate.datasets.models import Role
-from annotate.rest import error_body, responses
+from annotate.rest import responses
 from annotate.validation.api_explorer import EXPLORER_LEADS_ONLY
 from annotate.validation.duplicates import (
     DEFAULT_MIN_SIMILARITY,
@@ -101,11 +101,6 @@ def scan_json(scan: DuplicateScan, *, role: str | None) -> dict:
             "finished": scan.finished,
         }
     ).data
-
-
-@error_body.register
-def _duplicates_error_body(exc: DuplicatesInvalid) -> dict:
-    return {exc.field: [str(exc)]}
 
 
 MIN_SIMILARITY = OpenApiParameter(

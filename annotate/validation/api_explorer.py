@@ -16,13 +16,12 @@ from rest_framework.response import Response
 from annotate.datasets.access import require_role
 from annotate.datasets.api import item_image_url, item_thumbnail_url
 from annotate.datasets.models import Role
-from annotate.rest import MAX_ID, NO_NUL, absolute_url, error_body, responses
+from annotate.rest import MAX_ID, NO_NUL, absolute_url, responses
 from annotate.validation.explorer import (
     MAX_LIMIT,
     ORDERS,
     VERDICTS,
     ExplorerPage,
-    ExplorerQueryError,
     ExplorerRow,
     explore,
     parse_query,
@@ -123,12 +122,6 @@ PARAMETERS = [
         f"rows per page (default 48); more than {MAX_LIMIT} gives {MAX_LIMIT}",
     ),
 ]
-
-
-@error_body.register
-def _query_error_body(exc: ExplorerQueryError) -> dict:
-    """400 for a malformed parameter, named as a serializer's field error would be."""
-    return {exc.field: [str(exc)]}
 
 
 def page_json(page: ExplorerPage, request: Request, run_id: int) -> dict:

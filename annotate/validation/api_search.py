@@ -21,7 +21,6 @@ from annotate.rest import (
     StrictCharField,
     StrictIntegerField,
     absolute_url,
-    error_body,
     responses,
 )
 from annotate.validation.api_explorer import EXPLORER_LEADS_ONLY
@@ -31,7 +30,6 @@ from annotate.validation.searching import (
     MAX_TEXT,
     SearchAnswer,
     SearchHit,
-    SearchInvalid,
 )
 from annotate.validation.searching import (
     run_search as search_service,
@@ -101,11 +99,6 @@ class SearchAnswerSerializer(serializers.Serializer):
         help_text="all the worker did: cache lookup, text encoding, search"
     )
     items = serializers.IntegerField(help_text="embedded items searched")
-
-
-@error_body.register
-def _search_error_body(exc: SearchInvalid) -> dict:
-    return {exc.field: [str(exc)]}
 
 
 def _body(data) -> dict:

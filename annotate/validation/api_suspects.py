@@ -13,12 +13,11 @@ from rest_framework.response import Response
 from annotate.datasets.access import require_role
 from annotate.datasets.api import item_thumbnail_url
 from annotate.datasets.models import Role
-from annotate.rest import NO_NUL, error_body, responses
+from annotate.rest import NO_NUL, responses
 from annotate.validation.suspects import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     Suspect,
-    SuspectsQueryError,
     parse_suspects_query,
     suspects_page,
 )
@@ -55,11 +54,6 @@ class SuspectSerializer(serializers.Serializer):
 
 class SuspectsSerializer(serializers.Serializer):
     results = SuspectSerializer(many=True)
-
-
-@error_body.register
-def _query_error_body(exc: SuspectsQueryError) -> dict:
-    return {exc.field: [str(exc)]}
 
 
 PARAMETERS = [

@@ -16,7 +16,7 @@ from celery import current_app
 from django.db import transaction
 
 from annotate.datasets.models import Item
-from annotate.errors import Conflict, Invalid
+from annotate.errors import Conflict, FieldInvalid
 from annotate.validation.models import SampleItem
 from classifier.models import ClassificationRun, DuplicateScan, JobStatus, Prediction
 
@@ -25,12 +25,11 @@ LOWEST_MIN_SIMILARITY = 0.5
 SHOWN_GROUPS = 200  # groups a page shows (the API answers all)
 
 
-class DuplicatesInvalid(Invalid):
+class DuplicatesInvalid(FieldInvalid):
     """A bad `min_similarity` (HTTP 400, named like a serializer's field error)."""
 
-    def __init__(self, message: str, field: str = "min_similarity") -> None:
-        super().__init__(message)
-        self.field = field
+    def __init__(self, message: str) -> None:
+        super().__init__("min_similarity", message)
 
 
 def parse_min_similarity(value: Any) -> float:

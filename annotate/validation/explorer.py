@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Max, Q, QuerySet
 
-from annotate.errors import Invalid, NotFound
+from annotate.errors import FieldInvalid, NotFound
 from annotate.taxonomies.models import Label
 from annotate.validation.models import Adjudication, Sample, SampleItem, Verdict
 from classifier.models import ClassificationRun, Prediction, shuffle_of
@@ -50,12 +50,8 @@ PARAMETERS = (
 )  # fmt: skip
 
 
-class ExplorerQueryError(Invalid):
+class ExplorerQueryError(FieldInvalid):
     """A malformed query parameter: `field` names it (400, `{"field": ["why"]}` in the API)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class ExplorerNotFound(NotFound):

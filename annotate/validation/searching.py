@@ -16,7 +16,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
 from annotate.datasets.models import Item
-from annotate.errors import Conflict, Invalid, NotFound, ServiceError
+from annotate.errors import Conflict, FieldInvalid, NotFound, ServiceError
 from classifier.cache import cache_dir
 from classifier.models import ClassificationRun, Prediction
 
@@ -41,12 +41,8 @@ class SearchUnavailable(ServiceError):
     status_code = 503
 
 
-class SearchInvalid(Invalid):
+class SearchInvalid(FieldInvalid):
     """Bad search input; `field` names the input (a 400 like a serializer's field error)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass

@@ -32,7 +32,7 @@ from django.db.models import (
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 
-from annotate.errors import Invalid
+from annotate.errors import FieldInvalid
 from annotate.taxonomies.models import Label
 from annotate.validation.explorer import resolve_label
 from annotate.validation.metrics import dataset_facts
@@ -45,12 +45,8 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-class SuspectsQueryError(Invalid):
+class SuspectsQueryError(FieldInvalid):
     """A malformed parameter (400, `{"field": ["why"]}` in the API)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
