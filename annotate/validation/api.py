@@ -145,7 +145,7 @@ class SampleInput(serializers.Serializer):
         choices=Sample.Strategy.values,
         default=Sample.Strategy.BALANCED,
         help_text="balanced (random: estimates the run's accuracy), suspects (each label's "
-        "likeliest errors; targeted), uncertain (needs a probe run, issue 12)",
+        "likeliest errors; targeted), uncertain (needs a probe run: not available yet)",
     )
 
 

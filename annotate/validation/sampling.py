@@ -2,7 +2,7 @@
 (docs/architecture.md#sample-strategies): `balanced` draws the K items of each label at random
 (the only random sample: its tables estimate the run's accuracy); `suspects` takes each label's
 K highest-scoring suspects (annotate/validation/suspects.py), a targeted sample for fixing
-labels; `uncertain` needs the probe (issue 12).
+labels; `uncertain` needs a probe run, which does not exist yet.
 
 One function (`sample_draw`) shared by the `draw_sample` command, `POST /api/runs/{id}/samples/`
 and the form on the run page.
@@ -172,7 +172,8 @@ def sample_draw(
         # A valid option this run cannot give yet (409, like an unfinished run): the probe's
         # least certain items need a probe run.
         raise SampleConflict(
-            "strategy 'uncertain' needs a probe run (issue 12); use 'balanced' or 'suspects'"
+            "strategy 'uncertain' needs a probe run, which Sieve cannot train yet; use 'balanced' "
+            "or 'suspects'"
         )
     if strategy not in (Sample.Strategy.BALANCED, Sample.Strategy.SUSPECTS):
         raise SampleError("strategy must be one of: balanced, suspects, uncertain")

@@ -9,7 +9,7 @@ The score, in [0, 1], higher = more likely mislabelled, comes from the run's own
 
     score = clamp(W_MARGIN * (1 - m) + W_DISAGREE * d, 0, 1)
 
-Once the probe exists (issue 12) its probability of the run's label joins them. The score is
+Once a probe run exists, its probability of the run's label joins them. The score is
 computed by the database (the margin read from the top5 JSON) and only the best `limit` rows
 leave it: ORDER BY score DESC, id LIMIT, with no stored column. Items whose run label a verdict
 fact confirms (docs/architecture.md#verdicts-as-facts) are left out; items whose label a fact

@@ -96,7 +96,7 @@ def test_balanced_is_the_default_and_the_only_random_one(demo) -> None:
     [
         # A valid strategy that the run cannot give until a probe run exists (issue 12): 409,
         # as for an unfinished run (the schema allows the value, so it is not a 400).
-        ("uncertain", 409, "needs a probe run (issue 12)"),
+        ("uncertain", 409, "needs a probe run, which Sieve cannot train yet"),
         ("best", 400, "not a valid choice"),
     ],
 )
