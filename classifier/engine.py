@@ -532,15 +532,19 @@ def score(
     tau: float = 0.6,
     k: int = 5,
     block: int = 32768,
+    bias: np.ndarray | None = None,
 ) -> Scores:
     """Zero-shot P = softmax(s · f·t_k) over the K labels, the ensemble, then top-k, for many
     items in blocks (1M x 365 fits in memory). Items without a caption (has_caption False) are
-    scored by the image alone. The one scoring path of GPU chunks and cache re-scoring."""
+    scored by the image alone. The one scoring path of GPU chunks, cache re-scoring and probe
+    runs (a probe's head is `label_features` with the scale inside, logit_scale 1, and `bias`
+    added to every logit row: docs/architecture.md#probe)."""
     if mode not in ENSEMBLES:
         raise ValueError(f"unknown ensemble {mode!r}")
     n = len(image_features)
     k = min(k, len(label_features))
     labels = torch.as_tensor(label_features, dtype=torch.float32)
+    shift = None if bias is None else torch.as_tensor(np.asarray(bias, np.float32))
     captions = caption_features if mode != "image" else None
     top_labels = np.empty((n, k), np.int64)
     top_probs = np.empty((n, k), np.float32)
@@ -551,7 +555,8 @@ def score(
     for start in range(0, n, block):
         stop = min(start + block, n)
         img = torch.as_tensor(image_features[start:stop]).float()
-        p_img = torch.softmax(logit_scale * (img @ labels.T), dim=-1)
+        logits = logit_scale * (img @ labels.T)
+        p_img = torch.softmax(logits if shift is None else logits + shift, dim=-1)
         if captions is None:
             # Softmax then top-k: the hot loop of re-scoring a million items.
             values, indices = torch.topk(p_img, k, dim=-1)
@@ -564,7 +569,8 @@ def score(
         image_max[start:stop] = best_img.values.numpy()
         image_top[start:stop] = best_img.indices.numpy()
         cap = torch.as_tensor(captions[start:stop]).float()
-        p_txt = torch.softmax(logit_scale * (cap @ labels.T), dim=-1)
+        text_logits = logit_scale * (cap @ labels.T)
+        p_txt = torch.softmax(text_logits if shift is None else text_logits + shift, dim=-1)
         p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
         txt_max, txt_top = p_txt.max(dim=-1)
         if has_caption is not None:

@@ -23,6 +23,7 @@ class ClassificationRun(models.Model):
         MODEL = "model", "Model on GPU workers"
         CACHE = "cache", "Re-scored from the embedding cache"
         IMPORT = "import", "Imported predictions"
+        PROBE = "probe", "Probe learned from verdicts"
 
     TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -54,6 +55,14 @@ class ClassificationRun(models.Model):
     label_counts = models.JSONField(default=dict, blank=True)
     # Hidden runs (junk, experiments) leave the lists but keep their samples and verdicts.
     hidden = models.BooleanField(default=False)
+    # A probe run (source "probe") learned from the verdicts on its parent's dataset, over the
+    # parent's cached embeddings (docs/architecture.md#probe). It outlives a deleted parent.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="probes"
+    )
+    # A probe run's figures and progress: {"verdict_items", "folds", "alpha",
+    # "cross_validated_accuracy", "zero_shot_accuracy", "mcnemar_p", ..., "progress"}.
+    probe = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]

@@ -1,0 +1,430 @@
+"""The probe: a linear head learned from verdicts over a run's cached CLIP embeddings
+(docs/architecture.md#probe). numpy and torch only, no Django: `annotate.validation.probing`
+turns verdicts into `Examples`, calls `fit`, and stores what it returns as a run.
+
+The head gives logits z_k(x) = W_k·x + b_k over an L2-normalised embedding x. The zero-shot
+head is W = s·T (the label prompt embeddings times the logit scale), b = 0, so an untrained
+probe IS the zero-shot classifier; probabilities are softmax(z), mixed over the image and
+caption towers exactly as the parent run's ensemble mixes them.
+
+Training moves only the rows of labels that some example names ("active" labels), and only
+within a `basis`: the leading principal directions of the dataset's own embeddings, whitened
+(found without any verdict, so it leaks nothing). That keeps a fit over 10,000 verdicts and
+365 labels around a second on two CPU cores, which nested cross-validation needs 16 times:
+
+    W = W0 + scatter_active(A · basisᵀ),  b = scatter_active(c)
+
+Loss, averaged over examples: a confirmed or corrected label is a positive (-log p_label); a
+plain miss says only "not this label" (-log(1 - p_label)); plus l2/2·(|A|² + |c|²), the pull
+toward the zero-shot head. The stored head is α·trained + (1-α)·zero-shot.
+
+Honesty (cross-fitting): verdict items are split into k folds (grouped by item: an item's
+examples share its fold). Fold f's items are predicted by a head trained without fold f,
+whose α was chosen by an inner cross-validation that never saw fold f either (each pair of
+folds f, g gets one head trained without both). Only items without a verdict get the head
+trained on everything. Deterministic: folds come from the seed, L-BFGS has no randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import torch
+
+ENSEMBLES = ("image", "weighted", "conditional")
+ALPHAS = tuple(round(a / 10, 1) for a in range(11))  # 0.0, 0.1, ..., 1.0
+DEFAULT_L2 = 0.01
+DEFAULT_RANK = 128
+DEFAULT_MAX_ITER = 60
+MIN_FOLDS = 3  # with 2 folds, a pair of folds leaves nothing to choose alpha from
+DTYPE = torch.float32
+
+
+class ProbeError(ValueError):
+    """The inputs cannot give a probe (too few items for the folds, bad options)."""
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """How the parent run mixes the towers (classifier.engine's ensembles)."""
+
+    mode: str = "image"
+    w_img: float = 0.8
+    w_txt: float = 0.2
+    tau: float = 0.6
+
+    def __post_init__(self) -> None:
+        if self.mode not in ENSEMBLES:
+            raise ProbeError(f"unknown ensemble {self.mode!r}")
+
+    @property
+    def uses_captions(self) -> bool:
+        return self.mode != "image"
+
+
+@dataclass
+class Features:
+    """L2-normalised embeddings of some items: image [n, D]; caption [n, D] and has_caption
+    [n] for the ensembles that use captions (None for `image`)."""
+
+    image: np.ndarray
+    caption: np.ndarray | None = None
+    has_caption: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def take(self, rows: np.ndarray) -> Features:
+        return Features(
+            image=self.image[rows],
+            caption=None if self.caption is None else self.caption[rows],
+            has_caption=None if self.has_caption is None else self.has_caption[rows],
+        )
+
+
+@dataclass
+class Examples:
+    """What the verdicts say, one row per (item, label): `item` indexes the verdict items'
+    Features, `label` the label columns; positive False means "not this label"."""
+
+    item: np.ndarray  # int64 [m]
+    label: np.ndarray  # int64 [m]
+    positive: np.ndarray  # bool [m]
+
+    def __post_init__(self) -> None:
+        self.item = np.asarray(self.item, np.int64)
+        self.label = np.asarray(self.label, np.int64)
+        self.positive = np.asarray(self.positive, bool)
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def where(self, mask: np.ndarray) -> Examples:
+        return Examples(self.item[mask], self.label[mask], self.positive[mask])
+
+
+@dataclass
+class Head:
+    """Logits = features @ weight.T + bias; weight [K, D] includes the logit scale."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+    @classmethod
+    def zero_shot(cls, label_features: np.ndarray, logit_scale: float) -> Head:
+        weight = np.asarray(label_features, np.float32) * np.float32(logit_scale)
+        return cls(weight=weight, bias=np.zeros(len(weight), np.float32))
+
+
+@dataclass
+class ProbeFit:
+    """`head`: trained on every verdict item, α applied (for items without a verdict).
+    `fold_of[i]`: the fold of verdict item i; `fold_heads[f]`: the head for fold f's items,
+    trained without them, with its own α `fold_alphas[f]`. `cross_fitted`: each verdict item's
+    probabilities [n, K] from its fold's head. `trainings`: how many fits were run."""
+
+    head: Head
+    alpha: float
+    fold_of: np.ndarray
+    fold_heads: list[Head]
+    fold_alphas: list[float]
+    cross_fitted: np.ndarray
+    active_labels: np.ndarray
+    trainings: int
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def basis_from(vectors: np.ndarray, rank: int = DEFAULT_RANK) -> np.ndarray:
+    """[D, r]: the `rank` leading principal directions of `vectors` (a sample of the dataset's
+    embeddings, no labels), each divided by its spread, so one unit of a coordinate is one
+    standard deviation whatever the model: the same l2 suits every model."""
+    x = np.asarray(vectors, np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise ProbeError("the basis needs at least two embeddings")
+    x = x - x.mean(axis=0)
+    _, singular, vt = np.linalg.svd(x, full_matrices=False)
+    spread = singular / np.sqrt(len(x) - 1)
+    keep = min(rank, int((spread > 1e-6 * max(spread[0], 1e-12)).sum()))
+    return (vt[:keep].T / spread[:keep]).astype(np.float32)
+
+
+def fold_assignment(n: int, folds: int, seed: int) -> np.ndarray:
+    """Fold of each of n items: a seeded permutation dealt round-robin (sizes differ by ≤ 1)."""
+    order = np.random.default_rng(seed).permutation(n)
+    fold_of = np.empty(n, np.int64)
+    fold_of[order] = np.arange(n) % folds
+    return fold_of
+
+
+@dataclass
+class _Batch:
+    z0: list[torch.Tensor]  # per tower, zero-shot logits of the examples' items [r, K]
+    coords: list[torch.Tensor]  # per tower, their basis coordinates [r, rank]
+    has_caption: torch.Tensor  # [r]
+    at: torch.Tensor  # [m] each example's row among those items
+    labels: torch.Tensor  # [m]
+    positive: torch.Tensor  # [m]
+
+
+class _Problem:
+    """The verdict items' fixed quantities as tensors: zero-shot logits per tower and the
+    items' coordinates in the basis. A fit only adds (coordinates @ Aᵀ + c) to the active
+    columns."""
+
+    def __init__(
+        self, features: Features, zero_shot: Head, basis: np.ndarray, ensemble: Ensemble,
+        active: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.ensemble = ensemble
+        self.active = torch.as_tensor(active, dtype=torch.int64)
+        basis_t = torch.as_tensor(basis, dtype=DTYPE)
+        weight = torch.as_tensor(zero_shot.weight, dtype=DTYPE)
+        bias = torch.as_tensor(zero_shot.bias, dtype=DTYPE)
+        image = torch.as_tensor(np.asarray(features.image, np.float32), dtype=DTYPE)
+        self.z0 = [image @ weight.T + bias]
+        self.coords = [image @ basis_t]
+        n = len(features)
+        self.has_caption = torch.zeros(n, dtype=torch.bool)
+        if ensemble.uses_captions and features.caption is not None:
+            caption = torch.as_tensor(np.asarray(features.caption, np.float32), DTYPE)
+            self.z0.append(caption @ weight.T + bias)
+            self.coords.append(caption @ basis_t)
+            if features.has_caption is not None:
+                self.has_caption = torch.as_tensor(np.asarray(features.has_caption, bool))
+            else:
+                self.has_caption = torch.ones(n, dtype=torch.bool)
+        total = ensemble.w_img + ensemble.w_txt
+        self.w_img = ensemble.w_img / total if total > 0 else 1.0
+        self.basis = basis
+        self.rank = basis.shape[1]
+
+    def batch(self, examples: Examples) -> _Batch:
+        """The examples' rows of the fixed tensors, taken once per fit, not per step."""
+        rows, inverse = np.unique(examples.item, return_inverse=True)
+        rows_t = torch.as_tensor(rows, dtype=torch.int64)
+        return _Batch(
+            z0=[z0[rows_t] for z0 in self.z0],
+            coords=[coords[rows_t] for coords in self.coords],
+            has_caption=self.has_caption[rows_t],
+            at=torch.as_tensor(inverse, dtype=torch.int64),
+            labels=torch.as_tensor(examples.label, dtype=torch.int64),
+            positive=torch.as_tensor(examples.positive),
+        )
+
+    def image_weight(self, logits: list[torch.Tensor], batch: _Batch) -> torch.Tensor:
+        """Per row, the weight of the image tower in the mixture (1: image only)."""
+        n = len(batch.has_caption)
+        ones = torch.ones(n, dtype=DTYPE)
+        if len(logits) == 1:
+            return ones
+        weight = torch.where(batch.has_caption, torch.full((n,), self.w_img, dtype=DTYPE), ones)
+        if self.ensemble.mode == "conditional":
+            with torch.no_grad():
+                sure = torch.softmax(logits[0], dim=1).max(dim=1).values >= self.ensemble.tau
+            weight = torch.where(sure, ones, weight)
+        return weight
+
+    def log_likelihood(
+        self, a: torch.Tensor, c: torch.Tensor, batch: _Batch, alpha: float = 1.0
+    ) -> torch.Tensor:
+        """Per example: log p(label) for positives, log(1 - p(label)) for "not this label"."""
+        logits = [
+            z0.index_add(1, self.active, coords @ (alpha * a).T + alpha * c)
+            for z0, coords in zip(batch.z0, batch.coords, strict=True)
+        ]
+        log_p = []
+        for z in logits:
+            log_p.append(z[batch.at, batch.labels] - torch.logsumexp(z, dim=1)[batch.at])
+        if len(log_p) == 2:
+            w_img = self.image_weight(logits, batch)[batch.at]
+            log_p = [
+                torch.logaddexp(
+                    torch.log(w_img.clamp_min(1e-12)) + log_p[0],
+                    torch.log((1.0 - w_img).clamp_min(1e-12)) + log_p[1],
+                )
+            ]
+        # log(1 - p) = log(-expm1(log p)), kept finite when p rounds to 1.
+        log_not = torch.log(-torch.expm1(log_p[0].clamp_max(-1e-6)))
+        return torch.where(batch.positive, log_p[0], log_not)
+
+    def train(
+        self, examples: Examples, *, l2: float, max_iter: int,
+        start: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Minimise the mean loss + l2/2·(|A|² + |c|²) with L-BFGS (full batch)."""
+        shape = (len(self.active), self.rank)
+        a = torch.zeros(shape, dtype=DTYPE)
+        c = torch.zeros(len(self.active), dtype=DTYPE)
+        if start is not None:
+            a, c = start[0].clone(), start[1].clone()
+        if not len(examples):
+            return a, c
+        batch = self.batch(examples)
+        a.requires_grad_(True)
+        c.requires_grad_(True)
+        optimiser = torch.optim.LBFGS(
+            [a, c], lr=1.0, max_iter=max_iter, history_size=10,
+            line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9,
+        )  # fmt: skip
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = -self.log_likelihood(a, c, batch).mean()
+            loss = loss + 0.5 * l2 * (a.pow(2).sum() + c.pow(2).sum())
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        return a.detach(), c.detach()
+
+    def head(self, zero_shot: Head, a: torch.Tensor, c: torch.Tensor, alpha: float) -> Head:
+        """The full head [K, D]: zero-shot plus α times the trained change of the active rows."""
+        weight = np.array(zero_shot.weight, np.float32, copy=True)
+        bias = np.array(zero_shot.bias, np.float32, copy=True)
+        change = (a.numpy() @ self.basis.T.astype(np.float64)).astype(np.float32)
+        active = self.active.numpy()
+        weight[active] += np.float32(alpha) * change
+        bias[active] += np.float32(alpha) * c.numpy().astype(np.float32)
+        return Head(weight=weight, bias=bias)
+
+
+Delta = tuple[torch.Tensor, torch.Tensor]  # a trained change (A, c)
+
+
+def _choose_alpha(
+    problem: _Problem, held_out: list[tuple[Delta, Examples]], alphas: tuple[float, ...]
+) -> tuple[float, dict[float, float]]:
+    """The α whose blend has the highest summed log-likelihood over the held-out examples,
+    each scored by a change trained without them; ties go to the smaller α (nearer
+    zero-shot: no evidence, no change). Returns (α, {α: log-likelihood})."""
+    batches = [(delta, problem.batch(part)) for delta, part in held_out if len(part)]
+    scores = {}
+    with torch.no_grad():
+        for alpha in alphas:
+            scores[alpha] = sum(
+                float(problem.log_likelihood(*delta, batch, alpha).sum())
+                for delta, batch in batches
+            )
+    best = max(scores.values())
+    return min(a for a, value in scores.items() if value >= best - 1e-9), scores
+
+
+def fit(
+    features: Features,
+    examples: Examples,
+    zero_shot: Head,
+    ensemble: Ensemble,
+    basis: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    l2: float = DEFAULT_L2,
+    alphas: tuple[float, ...] = ALPHAS,
+    max_iter: int = DEFAULT_MAX_ITER,
+    progress: Callable[[int, int], None] | None = None,
+) -> ProbeFit:
+    """Train the probe on the verdict items (`features`, one row each) with cross-fitting;
+    see the module docstring. `progress(done, total)` is called after every fit."""
+    n = len(features)
+    if folds < MIN_FOLDS:
+        raise ProbeError(f"folds must be at least {MIN_FOLDS}")
+    if n < folds:
+        raise ProbeError(f"{n} verdict items cannot fill {folds} folds")
+    if not len(examples):
+        raise ProbeError("no examples to learn from")
+    if examples.item.min() < 0 or examples.item.max() >= n:
+        raise ProbeError("an example points outside the verdict items")
+    active = np.unique(examples.label)
+    problem = _Problem(features, zero_shot, basis, ensemble, active)
+    # The example labels become positions among the active columns' owners: unchanged, since
+    # logits keep all K columns; only the change lives on active ones.
+    fold_of = fold_assignment(n, folds, seed)
+    example_fold = fold_of[examples.item]
+    pairs = list(combinations(range(folds), 2))
+    total, done = 1 + folds + len(pairs), 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    def without(*left_out: int) -> Examples:
+        return examples.where(~np.isin(example_fold, left_out))
+
+    full = problem.train(examples, l2=l2, max_iter=max_iter)
+    step()
+    outer: dict[int, Delta] = {}
+    for f in range(folds):
+        outer[f] = problem.train(without(f), l2=l2, max_iter=max_iter, start=full)
+        step()
+    inner: dict[tuple[int, int], Delta] = {}
+    for f, g in pairs:
+        inner[(f, g)] = problem.train(without(f, g), l2=l2, max_iter=max_iter, start=outer[f])
+        step()
+
+    parts = [examples.where(example_fold == f) for f in range(folds)]
+    # Fold f's α: from the pair heads, each scored on the one fold it left out besides f.
+    fold_alphas = [
+        _choose_alpha(
+            problem,
+            [(inner[min(f, g), max(f, g)], parts[g]) for g in range(folds) if g != f],
+            alphas,
+        )[0]
+        for f in range(folds)
+    ]
+    # The final head's α: from the outer heads, each scored on its own fold.
+    alpha, final_scores = _choose_alpha(
+        problem, [(outer[f], parts[f]) for f in range(folds)], alphas
+    )
+
+    cross_fitted = np.empty((n, zero_shot.weight.shape[0]), np.float64)
+    fold_heads = []
+    for f in range(folds):
+        rows = np.flatnonzero(fold_of == f)
+        fold_heads.append(problem.head(zero_shot, *outer[f], fold_alphas[f]))
+        cross_fitted[rows] = probabilities(features.take(rows), fold_heads[f], ensemble)
+    with torch.no_grad():
+        in_sample = -float(problem.log_likelihood(*full, problem.batch(examples), alpha).mean())
+    return ProbeFit(
+        head=problem.head(zero_shot, full[0], full[1], alpha),
+        alpha=alpha,
+        fold_of=fold_of,
+        fold_heads=fold_heads,
+        fold_alphas=fold_alphas,
+        cross_fitted=cross_fitted,
+        active_labels=active,
+        trainings=total,
+        losses={
+            "in_sample": in_sample,
+            "held_out": -final_scores[alpha] / len(examples),
+            "zero_shot_held_out": -final_scores[0.0] / len(examples)
+            if 0.0 in final_scores
+            else 0.0,
+        },
+    )
+
+
+def probabilities(features: Features, head: Head, ensemble: Ensemble) -> np.ndarray:
+    """[n, K] probabilities of a head, mixed as the ensemble mixes (for small n: the verdict
+    items; a whole dataset goes through classifier.engine.score in blocks)."""
+    weight = torch.as_tensor(head.weight, dtype=torch.float32)
+    bias = torch.as_tensor(head.bias, dtype=torch.float32)
+    with torch.no_grad():
+        image = torch.as_tensor(np.asarray(features.image, np.float32))
+        p_img = torch.softmax(image @ weight.T + bias, dim=1)
+        if not ensemble.uses_captions or features.caption is None:
+            return p_img.numpy()
+        caption = torch.as_tensor(np.asarray(features.caption, np.float32))
+        p_txt = torch.softmax(caption @ weight.T + bias, dim=1)
+        mixed = ensemble.w_img * p_img + ensemble.w_txt * p_txt
+        if ensemble.mode == "conditional":
+            sure = p_img.max(dim=1, keepdim=True).values >= ensemble.tau
+            mixed = torch.where(sure, p_img, mixed)
+        if features.has_caption is not None:
+            has = torch.as_tensor(np.asarray(features.has_caption, bool))[:, None]
+            mixed = torch.where(has, mixed, p_img)
+        return mixed.numpy()
