@@ -533,18 +533,25 @@ def score(
     k: int = 5,
     block: int = 32768,
     bias: np.ndarray | None = None,
+    text_label_features: np.ndarray | None = None,
+    text_bias: np.ndarray | None = None,
 ) -> Scores:
     """Zero-shot P = softmax(s · f·t_k) over the K labels, the ensemble, then top-k, for many
     items in blocks (1M x 365 fits in memory). Items without a caption (has_caption False) are
     scored by the image alone. The one scoring path of GPU chunks, cache re-scoring and probe
     runs (a probe's head is `label_features` with the scale inside, logit_scale 1, and `bias`
-    added to every logit row: docs/architecture.md#probe)."""
+    added to every logit row; captions may have a head of their own, `text_label_features`
+    and `text_bias`: docs/architecture.md#probe)."""
     if mode not in ENSEMBLES:
         raise ValueError(f"unknown ensemble {mode!r}")
     n = len(image_features)
     k = min(k, len(label_features))
     labels = torch.as_tensor(label_features, dtype=torch.float32)
     shift = None if bias is None else torch.as_tensor(np.asarray(bias, np.float32))
+    text_labels = labels
+    if text_label_features is not None:
+        text_labels = torch.as_tensor(text_label_features, dtype=torch.float32)
+    text_shift = shift if text_bias is None else torch.as_tensor(np.asarray(text_bias, np.float32))
     captions = caption_features if mode != "image" else None
     top_labels = np.empty((n, k), np.int64)
     top_probs = np.empty((n, k), np.float32)
@@ -569,8 +576,10 @@ def score(
         image_max[start:stop] = best_img.values.numpy()
         image_top[start:stop] = best_img.indices.numpy()
         cap = torch.as_tensor(captions[start:stop]).float()
-        text_logits = logit_scale * (cap @ labels.T)
-        p_txt = torch.softmax(text_logits if shift is None else text_logits + shift, dim=-1)
+        text_logits = logit_scale * (cap @ text_labels.T)
+        p_txt = torch.softmax(
+            text_logits if text_shift is None else text_logits + text_shift, dim=-1
+        )
         p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
         txt_max, txt_top = p_txt.max(dim=-1)
         if has_caption is not None:

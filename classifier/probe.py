@@ -108,10 +108,21 @@ class Examples:
 
 @dataclass
 class Head:
-    """Logits = features @ weight.T + bias; weight [K, D] includes the logit scale."""
+    """Logits = features @ weight.T + bias; weight [K, D] includes the logit scale. Captions
+    get a head of their own once trained: the two towers embed differently enough that one
+    head cannot serve both (docs/architecture.md#probe)."""
 
     weight: np.ndarray
     bias: np.ndarray
+    # The caption tower's own head (weighted and conditional ensembles); None: the same.
+    caption_weight: np.ndarray | None = None
+    caption_bias: np.ndarray | None = None
+
+    @property
+    def for_captions(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.caption_weight is None or self.caption_bias is None:
+            return self.weight, self.bias
+        return self.caption_weight, self.caption_bias
 
     @classmethod
     def zero_shot(cls, label_features: np.ndarray, logit_scale: float) -> Head:
@@ -159,6 +170,18 @@ def fold_assignment(n: int, folds: int, seed: int) -> np.ndarray:
     return fold_of
 
 
+def _mixed_log_p(log_p: list[torch.Tensor], w_img: torch.Tensor) -> torch.Tensor:
+    """log(w·p_img + (1 - w)·p_txt) from the towers' log p, computed in log space."""
+    return torch.logaddexp(
+        torch.log(w_img.clamp_min(1e-12)) + log_p[0],
+        torch.log((1.0 - w_img).clamp_min(1e-12)) + log_p[1],
+    )
+
+
+# A trained change: (A, c) of the image tower, then of the caption tower when mixed.
+Delta = tuple[torch.Tensor, ...]
+
+
 @dataclass
 class _Batch:
     z0: list[torch.Tensor]  # per tower, zero-shot logits of the examples' items [r, K]
@@ -189,7 +212,7 @@ class _Problem:
         n = len(features)
         self.has_caption = torch.zeros(n, dtype=torch.bool)
         if ensemble.uses_captions and features.caption is not None:
-            caption = torch.as_tensor(np.asarray(features.caption, np.float32), DTYPE)
+            caption = torch.as_tensor(np.asarray(features.caption, np.float32), dtype=DTYPE)
             self.z0.append(caption @ weight.T + bias)
             self.coords.append(caption @ basis_t)
             if features.has_caption is not None:
@@ -227,89 +250,136 @@ class _Problem:
             weight = torch.where(sure, ones, weight)
         return weight
 
-    def log_likelihood(
-        self, a: torch.Tensor, c: torch.Tensor, batch: _Batch, alpha: float = 1.0
-    ) -> torch.Tensor:
-        """Per example: log p(label) for positives, log(1 - p(label)) for "not this label"."""
-        logits = [
-            z0.index_add(1, self.active, coords @ (alpha * a).T + alpha * c)
-            for z0, coords in zip(batch.z0, batch.coords, strict=True)
+    def _logits(self, delta: Delta, batch: _Batch, alpha: float) -> list[torch.Tensor]:
+        """Per tower, the batch items' logits [r, K] under zero-shot + α·change."""
+        return [
+            z0.index_add(
+                1, self.active, coords @ (alpha * delta[2 * t]).T + alpha * delta[2 * t + 1]
+            )
+            for t, (z0, coords) in enumerate(zip(batch.z0, batch.coords, strict=True))
         ]
-        log_p = []
-        for z in logits:
-            log_p.append(z[batch.at, batch.labels] - torch.logsumexp(z, dim=1)[batch.at])
+
+    def _tower_log_p(
+        self, delta: Delta, batch: _Batch, alpha: float
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per tower, log p(label) of every example; and each example's image weight."""
+        logits = self._logits(delta, batch, alpha)
+        log_p = [z[batch.at, batch.labels] - torch.logsumexp(z, dim=1)[batch.at] for z in logits]
+        return log_p, self.image_weight(logits, batch)[batch.at]
+
+    def right(self, delta: Delta, batch: _Batch, alpha: float) -> int:
+        """How many positive examples the blend's mixed top label gets right."""
+        logits = self._logits(delta, batch, alpha)
+        p = torch.softmax(logits[0], dim=1)
+        if len(logits) == 2:
+            w_img = self.image_weight(logits, batch)[:, None]
+            p = w_img * p + (1.0 - w_img) * torch.softmax(logits[1], dim=1)
+        top = p.argmax(dim=1)[batch.at]
+        return int(((top == batch.labels) & batch.positive).sum())
+
+    @staticmethod
+    def _example_terms(log_p: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+        """log p for positives, log(1 - p) = log(-expm1(log p)) for "not this label" (kept
+        finite when p rounds to 1)."""
+        return torch.where(positive, log_p, torch.log(-torch.expm1(log_p.clamp_max(-1e-6))))
+
+    def log_likelihood(self, delta: Delta, batch: _Batch, alpha: float = 1.0) -> torch.Tensor:
+        """Per example, the log-likelihood under the mixed probabilities (what a run stores):
+        log p(label) for positives, log(1 - p(label)) for "not this label"."""
+        log_p, w_img = self._tower_log_p(delta, batch, alpha)
         if len(log_p) == 2:
-            w_img = self.image_weight(logits, batch)[batch.at]
-            log_p = [
-                torch.logaddexp(
-                    torch.log(w_img.clamp_min(1e-12)) + log_p[0],
-                    torch.log((1.0 - w_img).clamp_min(1e-12)) + log_p[1],
-                )
-            ]
-        # log(1 - p) = log(-expm1(log p)), kept finite when p rounds to 1.
-        log_not = torch.log(-torch.expm1(log_p[0].clamp_max(-1e-6)))
-        return torch.where(batch.positive, log_p[0], log_not)
+            mixed = _mixed_log_p(log_p, w_img)
+            return self._example_terms(mixed, batch.positive)
+        return self._example_terms(log_p[0], batch.positive)
+
+    def objective(self, delta: Delta) -> Callable[[_Batch], torch.Tensor]:
+        """Training's per-example log-likelihood: each tower's own, weighted as the mixture
+        weighs it. A bound on the mixture's (Jensen), and unlike it, a caption head that starts
+        far off still gets a gradient while the image tower carries the mixture."""
+
+        def terms(batch: _Batch) -> torch.Tensor:
+            log_p, w_img = self._tower_log_p(delta, batch, 1.0)
+            own = [self._example_terms(lp, batch.positive) for lp in log_p]
+            if len(own) == 1:
+                return own[0]
+            mixed = _mixed_log_p(log_p, w_img)
+            return (
+                self._example_terms(mixed, batch.positive) + w_img * own[0] + (1.0 - w_img) * own[1]
+            )
+
+        return terms
 
     def train(
-        self, examples: Examples, *, l2: float, max_iter: int,
-        start: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Minimise the mean loss + l2/2·(|A|² + |c|²) with L-BFGS (full batch)."""
-        shape = (len(self.active), self.rank)
-        a = torch.zeros(shape, dtype=DTYPE)
-        c = torch.zeros(len(self.active), dtype=DTYPE)
+        self, examples: Examples, *, l2: float, max_iter: int, start: Delta | None = None
+    ) -> Delta:
+        """Minimise the mean loss + l2/2·(|A|² + |c|²) with L-BFGS (full batch); one (A, c)
+        per tower."""
         if start is not None:
-            a, c = start[0].clone(), start[1].clone()
+            delta = tuple(t.clone() for t in start)
+        else:
+            zeros = (
+                torch.zeros((len(self.active), self.rank), dtype=DTYPE),
+                torch.zeros(len(self.active), dtype=DTYPE),
+            )
+            delta = tuple(t.clone() for _ in self.z0 for t in zeros)
         if not len(examples):
-            return a, c
+            return delta
         batch = self.batch(examples)
-        a.requires_grad_(True)
-        c.requires_grad_(True)
+        for tensor in delta:
+            tensor.requires_grad_(True)
         optimiser = torch.optim.LBFGS(
-            [a, c], lr=1.0, max_iter=max_iter, history_size=10,
+            list(delta), lr=1.0, max_iter=max_iter, history_size=10,
             line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9,
         )  # fmt: skip
 
         def closure() -> torch.Tensor:
             optimiser.zero_grad()
-            loss = -self.log_likelihood(a, c, batch).mean()
-            loss = loss + 0.5 * l2 * (a.pow(2).sum() + c.pow(2).sum())
+            loss = -self.objective(delta)(batch).mean()
+            loss = loss + 0.5 * l2 * sum(t.pow(2).sum() for t in delta)
             loss.backward()
             return loss
 
         optimiser.step(closure)
-        return a.detach(), c.detach()
+        return tuple(t.detach() for t in delta)
 
-    def head(self, zero_shot: Head, a: torch.Tensor, c: torch.Tensor, alpha: float) -> Head:
-        """The full head [K, D]: zero-shot plus α times the trained change of the active rows."""
-        weight = np.array(zero_shot.weight, np.float32, copy=True)
-        bias = np.array(zero_shot.bias, np.float32, copy=True)
-        change = (a.numpy() @ self.basis.T.astype(np.float64)).astype(np.float32)
+    def head(self, zero_shot: Head, delta: Delta, alpha: float) -> Head:
+        """The full head [K, D] per tower: zero-shot plus α times the trained change of the
+        active rows."""
         active = self.active.numpy()
-        weight[active] += np.float32(alpha) * change
-        bias[active] += np.float32(alpha) * c.numpy().astype(np.float32)
-        return Head(weight=weight, bias=bias)
-
-
-Delta = tuple[torch.Tensor, torch.Tensor]  # a trained change (A, c)
+        basis_t = self.basis.T.astype(np.float64)
+        parts = []
+        for t in range(len(self.z0)):
+            weight = np.array(zero_shot.weight, np.float32, copy=True)
+            bias = np.array(zero_shot.bias, np.float32, copy=True)
+            weight[active] += np.float32(alpha) * (delta[2 * t].numpy() @ basis_t).astype(
+                np.float32
+            )
+            bias[active] += np.float32(alpha) * delta[2 * t + 1].numpy().astype(np.float32)
+            parts.append((weight, bias))
+        if len(parts) == 1:
+            return Head(weight=parts[0][0], bias=parts[0][1])
+        return Head(parts[0][0], parts[0][1], caption_weight=parts[1][0], caption_bias=parts[1][1])
 
 
 def _choose_alpha(
     problem: _Problem, held_out: list[tuple[Delta, Examples]], alphas: tuple[float, ...]
-) -> tuple[float, dict[float, float]]:
-    """The α whose blend has the highest summed log-likelihood over the held-out examples,
-    each scored by a change trained without them; ties go to the smaller α (nearer
-    zero-shot: no evidence, no change). Returns (α, {α: log-likelihood})."""
+) -> tuple[float, dict[float, tuple[int, float]]]:
+    """The α whose blend gets the most held-out positives right (each example scored by a
+    change trained without it), then the highest held-out log-likelihood; remaining ties go
+    to the smaller α (nearer zero-shot: no evidence, no change). Accuracy comes first
+    because it is what a run is judged by: a blend can gain likelihood and lose labels.
+    Returns (α, {α: (right, log-likelihood)})."""
     batches = [(delta, problem.batch(part)) for delta, part in held_out if len(part)]
-    scores = {}
+    scores: dict[float, tuple[int, float]] = {}
     with torch.no_grad():
         for alpha in alphas:
-            scores[alpha] = sum(
-                float(problem.log_likelihood(*delta, batch, alpha).sum())
-                for delta, batch in batches
-            )
+            right, likelihood = 0, 0.0
+            for delta, batch in batches:
+                right += problem.right(delta, batch, alpha)
+                likelihood += float(problem.log_likelihood(delta, batch, alpha).sum())
+            scores[alpha] = (right, round(likelihood, 6))
     best = max(scores.values())
-    return min(a for a, value in scores.items() if value >= best - 1e-9), scores
+    return min(a for a, value in scores.items() if value == best), scores
 
 
 def fit(
@@ -385,12 +455,12 @@ def fit(
     fold_heads = []
     for f in range(folds):
         rows = np.flatnonzero(fold_of == f)
-        fold_heads.append(problem.head(zero_shot, *outer[f], fold_alphas[f]))
+        fold_heads.append(problem.head(zero_shot, outer[f], fold_alphas[f]))
         cross_fitted[rows] = probabilities(features.take(rows), fold_heads[f], ensemble)
     with torch.no_grad():
-        in_sample = -float(problem.log_likelihood(*full, problem.batch(examples), alpha).mean())
+        in_sample = -float(problem.log_likelihood(full, problem.batch(examples), alpha).mean())
     return ProbeFit(
-        head=problem.head(zero_shot, full[0], full[1], alpha),
+        head=problem.head(zero_shot, full, alpha),
         alpha=alpha,
         fold_of=fold_of,
         fold_heads=fold_heads,
@@ -400,10 +470,7 @@ def fit(
         trainings=total,
         losses={
             "in_sample": in_sample,
-            "held_out": -final_scores[alpha] / len(examples),
-            "zero_shot_held_out": -final_scores[0.0] / len(examples)
-            if 0.0 in final_scores
-            else 0.0,
+            "held_out": -final_scores[alpha][1] / len(examples),
         },
     )
 
@@ -419,7 +486,10 @@ def probabilities(features: Features, head: Head, ensemble: Ensemble) -> np.ndar
         if not ensemble.uses_captions or features.caption is None:
             return p_img.numpy()
         caption = torch.as_tensor(np.asarray(features.caption, np.float32))
-        p_txt = torch.softmax(caption @ weight.T + bias, dim=1)
+        text_weight, text_bias = (
+            torch.as_tensor(a, dtype=torch.float32) for a in head.for_captions
+        )
+        p_txt = torch.softmax(caption @ text_weight.T + text_bias, dim=1)
         mixed = ensemble.w_img * p_img + ensemble.w_txt * p_txt
         if ensemble.mode == "conditional":
             sure = p_img.max(dim=1, keepdim=True).values >= ensemble.tau

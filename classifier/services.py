@@ -222,6 +222,12 @@ def _cache_covers(run: ClassificationRun, item_ids: np.ndarray) -> bool:
     return bool((pos >= 0).all() and (item_ids <= ends[np.maximum(pos, 0)]).all())
 
 
+def cache_covers_dataset(run: ClassificationRun) -> bool:
+    """Whether the embedding cache of the run's (dataset, model, weights) holds every item of
+    the dataset (from the chunk file names only: cheap enough for a request)."""
+    return _cache_covers(run, dataset_item_ids(run.dataset_id))
+
+
 def dataset_item_ids(dataset_id: int) -> np.ndarray:
     """The dataset's item ids, sorted (one raw query: a million ids in well under a second,
     where the ORM's per-row overhead took seconds)."""
@@ -282,6 +288,14 @@ def _send_rescore(run_id: int) -> None:
     rescore_run.apply_async((run_id,), queue="default")
 
 
+def _send_probe(run_id: int) -> None:
+    """Queue a probe run's training. By name: its task lives in annotate.validation (it reads
+    verdicts), which this module may not import (docs/architecture.md#probe)."""
+    from annotate.celery import app
+
+    app.send_task("validation.train_probe", args=(run_id,), queue="default")
+
+
 def _revoke(task_ids: list[str]) -> None:
     if not task_ids:
         return
@@ -320,6 +334,9 @@ def run_resume(*, run: ClassificationRun) -> ClassificationRun:
     with transaction.atomic():
         run.status, run.error, run.finished = Status.QUEUED, "", None
         run.save(update_fields=["status", "error", "finished"])
+        if run.source == ClassificationRun.Source.PROBE:
+            transaction.on_commit(lambda: _send_probe(run.pk))
+            return run
         if run.source == ClassificationRun.Source.CACHE:
             transaction.on_commit(lambda: _send_rescore(run.pk))
             return run
@@ -405,6 +422,14 @@ def run_finish_if_done(*, run_id: int) -> bool:
 def run_rescored(*, run: ClassificationRun, unreadable: dict[str, int], item_count: int) -> bool:
     """A run scored from the embedding cache has all its predictions: it succeeded."""
     return _run_succeed(run_id=run.pk, unreadable=unreadable, item_count=item_count)
+
+
+def run_probe_succeed(
+    *, run: ClassificationRun, unreadable: dict[str, int], item_count: int, figures: dict
+) -> bool:
+    """A probe run has written all its predictions: it succeeded, with its figures
+    (docs/architecture.md#probe) stored in the same update."""
+    return _run_succeed(run_id=run.pk, unreadable=unreadable, item_count=item_count, probe=figures)
 
 
 def run_start(*, run: ClassificationRun) -> None:

@@ -9,8 +9,9 @@ delete + bulk load in one transaction (re-scoring)."""
 import logging
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from celery import shared_task
@@ -104,8 +105,9 @@ def image_path(root: str, relative: str) -> tuple[str, Failure | None]:
 _LABELS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndarray]:
-    """Label embeddings, once per worker process per (model, prompts)."""
+def label_features_of(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndarray]:
+    """(label ids, label embeddings) of the run's prompts, once per worker process per
+    (model, prompts)."""
     from classifier import engine
 
     ids, prompts = run_label_prompts(run)
@@ -116,7 +118,7 @@ def _label_features(loaded, run: ClassificationRun) -> tuple[np.ndarray, np.ndar
     return np.array(ids, np.int64), _LABELS[key][1]
 
 
-def _load(run: ClassificationRun, device: str | None):
+def load_model_or_fail(run: ClassificationRun, device: str | None):
     """The run's model, or None once the run has failed with the reason."""
     try:
         return run_model_load(run, device)
@@ -141,10 +143,10 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
         return "skipped"
     chunk_start(chunk=chunk, worker=worker)
     run_start(run=run)
-    loaded = _load(run, settings.SIEVE_DEVICE or None)
+    loaded = load_model_or_fail(run, settings.SIEVE_DEVICE or None)
     if loaded is None:
         return "failed"
-    label_ids, label_features = _label_features(loaded, run)
+    label_ids, label_features = label_features_of(loaded, run)
 
     items = list(
         Item.objects.filter(
@@ -222,42 +224,28 @@ def chunk_process(*, chunk_id: int, worker: str = "") -> str:
     return "done"
 
 
-def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) -> str:
-    """Score a run from the embedding cache: no image is opened, no GPU is needed; the
-    predictions are bulk loaded (COPY on PostgreSQL). `timings`, when given, receives the
-    seconds of each phase."""
-    from classifier import engine
+@dataclass
+class CachedRows:
+    """A run's items as the embedding cache holds them (sorted ids), and how many of its
+    items could not be embedded, by reason."""
 
-    timings = {} if timings is None else timings
-    clock = time.perf_counter()
+    ids: np.ndarray
+    image: np.ndarray
+    caption: np.ndarray | None  # None for the `image` ensemble (not read)
+    has_caption: np.ndarray
+    unreadable: dict[str, int]
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 2)
-        clock = now
 
-    run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
-    if run is None or run.status not in ACTIVE:
-        return "skipped"
-    run_start(run=run)
-    item_ids = dataset_item_ids(run.dataset_id)
-    lap("ids")
+def cached_rows(run: ClassificationRun, item_ids: np.ndarray) -> CachedRows | None:
+    """The cached embeddings of `item_ids` for the run's (dataset, model, weights), or None
+    when the cache does not cover them all (the dataset grew, or the cache was removed)."""
     use_text = run.ensemble != ClassificationRun.Ensemble.IMAGE
     cached = cache_load(
         cache_dir(dataset_id=run.dataset_id, model=run.model, weights=run.weights),
         with_captions=use_text,
     )
     if cached is None or not cached.covers(item_ids):
-        # The dataset grew (or the cache was removed): classify it on the GPU workers instead.
-        run_to_model(run=run, send=send)
-        return "dispatched"
-    lap("load")
-    loaded = _load(run, "cpu")
-    if loaded is None:
-        return "failed"
-    label_ids, label_features = _label_features(loaded, run)
-    lap("model+prompts")
+        return None
     keep = np.isin(cached.item_ids, item_ids)
     if keep.all():
         ids, image, caption, has_caption = (
@@ -275,37 +263,87 @@ def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) 
     for item_id, reason in cached.failures.items():
         if item_id in wanted:
             unreadable[reason] = unreadable.get(reason, 0) + 1
-    if not run_is_active(run_id=run.pk):
-        return "stopped"  # cancelled meanwhile
+    return CachedRows(ids, image, caption if use_text else None, has_caption, unreadable)
+
+
+def score_blocks(
+    *, run: ClassificationRun, rows: CachedRows, label_ids: np.ndarray,
+    label_features: np.ndarray, logit_scale: float, bias: np.ndarray | None = None,
+    text_label_features: np.ndarray | None = None, text_bias: np.ndarray | None = None,
+    size: int = 65536,
+) -> Iterator[PredictionBlock]:  # fmt: skip
+    """Predictions of the cached rows with the run's ensemble, block by block, ready for
+    `predictions_replace` (a probe passes its head: see `engine.score`). Three stages
+    overlap: a thread scores block k+1 (torch releases the GIL) while the caller formats
+    block k for COPY and PostgreSQL ingests block k-1."""
+    from classifier import engine
 
     def score(part: slice) -> PredictionBlock:
         scores = engine.score(
-            image[part], label_features, loaded.logit_scale,
-            caption_features=caption[part] if use_text else None,
-            has_caption=has_caption[part], mode=run.ensemble, w_img=run.w_img,
-            w_txt=run.w_txt, tau=run.condition_threshold,
+            rows.image[part], label_features, logit_scale,
+            caption_features=None if rows.caption is None else rows.caption[part],
+            has_caption=rows.has_caption[part], mode=run.ensemble, w_img=run.w_img,
+            w_txt=run.w_txt, tau=run.condition_threshold, bias=bias,
+            text_label_features=text_label_features, text_bias=text_bias,
         )  # fmt: skip
         return PredictionBlock.build(
-            item_ids=ids[part], label_ids=label_ids, top_labels=scores.top_labels,
+            item_ids=rows.ids[part], label_ids=label_ids, top_labels=scores.top_labels,
             top_probs=scores.top_probs, image_max=scores.image_max, text_max=scores.text_max,
             image_top=scores.image_top, text_top=scores.text_top,
         )  # fmt: skip
 
-    def blocks(size: int = 65536):
-        # Three stages overlap: a thread scores block k+1 (torch releases the GIL) while this
-        # thread formats block k for COPY and PostgreSQL ingests block k-1.
-        parts = [slice(start, start + size) for start in range(0, len(ids), size)]
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(score, parts[0]) if parts else None
-            for following in [*parts[1:], None]:
-                block = pending.result()
-                pending = pool.submit(score, following) if following is not None else None
-                yield block
+    parts = [slice(start, start + size) for start in range(0, len(rows.ids), size)]
+    if not parts:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(score, parts[0])
+        for following in parts[1:]:
+            block = pending.result()
+            pending = pool.submit(score, following)
+            yield block
+        yield pending.result()
 
-    predictions_replace(run_id=run.pk, blocks=blocks())
+
+def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) -> str:
+    """Score a run from the embedding cache: no image is opened, no GPU is needed; the
+    predictions are bulk loaded (COPY on PostgreSQL). `timings`, when given, receives the
+    seconds of each phase."""
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 2)
+        clock = now
+
+    run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
+    if run is None or run.status not in ACTIVE:
+        return "skipped"
+    run_start(run=run)
+    item_ids = dataset_item_ids(run.dataset_id)
+    lap("ids")
+    rows = cached_rows(run, item_ids)
+    if rows is None:
+        # The dataset grew (or the cache was removed): classify it on the GPU workers instead.
+        run_to_model(run=run, send=send)
+        return "dispatched"
+    lap("load")
+    loaded = load_model_or_fail(run, "cpu")
+    if loaded is None:
+        return "failed"
+    label_ids, label_features = label_features_of(loaded, run)
+    lap("model+prompts")
+    if not run_is_active(run_id=run.pk):
+        return "stopped"  # cancelled meanwhile
+    blocks = score_blocks(
+        run=run, rows=rows, label_ids=label_ids, label_features=label_features,
+        logit_scale=loaded.logit_scale,
+    )  # fmt: skip
+    predictions_replace(run_id=run.pk, blocks=blocks)
     lap("score+write")
-    run_rescored(run=run, unreadable=unreadable, item_count=len(item_ids))
-    log.info("re-scored run %s (%s items) from the cache: %s", run.pk, len(ids), timings)
+    run_rescored(run=run, unreadable=rows.unreadable, item_count=len(item_ids))
+    log.info("re-scored run %s (%s items) from the cache: %s", run.pk, len(rows.ids), timings)
     return "done"
 
 

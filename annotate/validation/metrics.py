@@ -645,6 +645,19 @@ def dataset_facts(*, dataset_id: int, taxonomy_id: int) -> dict[int, tuple[set, 
     return _facts(dataset_id=dataset_id, taxonomy_id=taxonomy_id)
 
 
+def fact_judgement(label_id: int, known: tuple[set, set]) -> bool | None:
+    """Whether a label is right for an item, given the item's facts (labels known true,
+    labels known false): right when it is the one known true label, wrong when it is known
+    false or another label is known true; None when the facts do not decide (only other
+    labels known false, or several conflicting true labels and this one among them)."""
+    true, false = known
+    if len(true) == 1:
+        return label_id in true
+    if label_id in false or (true and label_id not in true):
+        return False
+    return None
+
+
 def _later(a: Any, b: Any) -> bool:
     """Whether time a is after b (SQLite may give a UNION's datetimes back as ISO text)."""
     if hasattr(a, "timestamp") and hasattr(b, "timestamp"):
@@ -752,11 +765,9 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     for run_id, item_id, label_id in predictions:
         if item_id not in facts:
             continue  # only skips or ties so far
-        true, false = facts[item_id]
-        if len(true) == 1:
-            judged[run_id][item_id] = label_id in true
-        elif label_id in false or (true and label_id not in true):
-            judged[run_id][item_id] = False  # known wrong (several conflicting true labels else)
+        right = fact_judgement(label_id, facts[item_id])
+        if right is not None:
+            judged[run_id][item_id] = right
     rows = []
     for run_id, name, model, ensemble, status, _targeted in runs:
         covered, correct = len(judged[run_id]), sum(judged[run_id].values())

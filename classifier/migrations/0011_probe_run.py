@@ -5,25 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('classifier', '0010_duplicate_scan_nearest'),
+        ("classifier", "0010_duplicate_scan_nearest"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='classificationrun',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='probes', to='classifier.classificationrun'),
+            model_name="classificationrun",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="probes",
+                to="classifier.classificationrun",
+            ),
         ),
         migrations.AddField(
-            model_name='classificationrun',
-            name='probe',
+            model_name="classificationrun",
+            name="probe",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AlterField(
-            model_name='classificationrun',
-            name='source',
-            field=models.CharField(choices=[('model', 'Model on GPU workers'), ('cache', 'Re-scored from the embedding cache'), ('import', 'Imported predictions'), ('probe', 'Probe learned from verdicts')], default='model', max_length=10),
+            model_name="classificationrun",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("model", "Model on GPU workers"),
+                    ("cache", "Re-scored from the embedding cache"),
+                    ("import", "Imported predictions"),
+                    ("probe", "Probe learned from verdicts"),
+                ],
+                default="model",
+                max_length=10,
+            ),
         ),
     ]
