@@ -1,0 +1,6 @@
+"""Fixtures of the probe tests: the demo (seeded once per module, as in tests/search) and its
+storage settings. Tests using `demo` must not be transactional."""
+
+from tests.search.conftest import demo, demo_model_file, demo_storage
+
+__all__ = ["demo", "demo_model_file", "demo_storage"]
