@@ -39,7 +39,8 @@ run: $(VENV)/.installed-run
 TYPED := annotate/datasets/access.py annotate/*/selectors.py annotate/*/services.py \
 	classifier/selectors.py classifier/services.py classifier/engine.py classifier/prompts.py \
 	classifier/search.py classifier/search_jobs.py classifier/search_worker.py \
-	annotate/validation/searching.py annotate/validation/suspects.py annotate/validation/duplicates.py
+	annotate/validation/searching.py annotate/validation/suspects.py annotate/validation/duplicates.py \
+	classifier/probe.py annotate/validation/probing.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
