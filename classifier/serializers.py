@@ -32,6 +32,62 @@ class RunProgressSerializer(serializers.Serializer):
     eta_seconds = serializers.FloatField(allow_null=True)
 
 
+class ProbeProgressSerializer(serializers.Serializer):
+    phase = serializers.ChoiceField(choices=["queued", "training", "writing", "done"])
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class ProbeExamplesSerializer(serializers.Serializer):
+    positive = serializers.IntegerField(help_text="labels a verdict says are right")
+    not_label = serializers.IntegerField(help_text="labels a verdict says are wrong")
+
+
+def _figure(field: type[serializers.Field], help_text: str, **kwargs) -> serializers.Field:
+    """A figure known once the probe succeeded: null before."""
+    return field(allow_null=True, help_text=help_text, **kwargs)
+
+
+class ProbeSerializer(serializers.Serializer):
+    """A probe run's training options, progress and, once it succeeded, its figures against
+    the parent's zero-shot predictions (docs/architecture.md#probe)."""
+
+    folds = serializers.IntegerField(help_text="cross-fitting folds over the verdict items")
+    seed = serializers.IntegerField()
+    progress = ProbeProgressSerializer()
+    parent = _figure(serializers.IntegerField, "the run it learned from")
+    verdict_items = _figure(serializers.IntegerField, "items whose verdicts gave examples")
+    examples = ProbeExamplesSerializer(allow_null=True)
+    judged_items = _figure(
+        serializers.IntegerField, "verdict items the facts decide for the probe and the parent"
+    )
+    cross_validated_accuracy = _figure(
+        serializers.FloatField, "the probe's accuracy on the judged items, each predicted by a "
+        "head that never saw it"
+    )  # fmt: skip
+    cross_validated_low = _figure(serializers.FloatField, "95% Wilson interval")
+    cross_validated_high = _figure(serializers.FloatField, "95% Wilson interval")
+    zero_shot_accuracy = _figure(
+        serializers.FloatField, "the parent's accuracy on the same judged items"
+    )
+    zero_shot_low = _figure(serializers.FloatField, "95% Wilson interval")
+    zero_shot_high = _figure(serializers.FloatField, "95% Wilson interval")
+    probe_only = _figure(serializers.IntegerField, "judged items only the probe gets right")
+    zero_shot_only = _figure(serializers.IntegerField, "judged items only the parent gets right")
+    mcnemar_p = _figure(serializers.FloatField, "exact McNemar p-value of the difference")
+    alpha = _figure(
+        serializers.FloatField, "the final head is alpha * trained + (1 - alpha) * zero-shot"
+    )
+    fold_alphas = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    l2 = _figure(serializers.FloatField, "pull toward the zero-shot weights")
+    rank = _figure(serializers.IntegerField, "dimensions of the label-free basis")
+    active_labels = _figure(serializers.IntegerField, "labels with at least one example")
+    trainings = _figure(serializers.IntegerField, "heads trained, all folds and alphas")
+    seconds = serializers.DictField(
+        child=serializers.FloatField(), allow_null=True, help_text="seconds per phase"
+    )
+
+
 class RunSerializer(serializers.Serializer):
     """A run. Context: `request` (absolute URLs), `roles` ({dataset id: caller's role}, for
     `error`) and optionally `progress` ({run id: progress}, counted for a whole page at once)."""
@@ -50,6 +106,12 @@ class RunSerializer(serializers.Serializer):
     condition_threshold = serializers.FloatField()
     templates = serializers.ListField(child=serializers.CharField())
     source = serializers.ChoiceField(choices=ClassificationRun.Source.choices)
+    parent = serializers.IntegerField(
+        source="parent_id",
+        allow_null=True,
+        help_text="a probe run's parent: the run it learned from",
+    )
+    probe = serializers.SerializerMethodField(help_text="a probe run's figures; null for others")
     status = serializers.ChoiceField(choices=ClassificationRun.Status.choices)
     hidden = serializers.BooleanField(help_text="left out of the run lists")
     error = serializers.SerializerMethodField(
@@ -70,6 +132,12 @@ class RunSerializer(serializers.Serializer):
     def get_progress(self, run: ClassificationRun) -> dict:
         progress = self.context.get("progress", {}).get(run.pk)
         return RunProgressSerializer(progress or run_progress(run=run)).data
+
+    @extend_schema_field(ProbeSerializer(allow_null=True))
+    def get_probe(self, run: ClassificationRun) -> dict | None:
+        if run.source != ClassificationRun.Source.PROBE:
+            return None
+        return ProbeSerializer(run.probe or {}).data
 
     @extend_schema_field(serializers.URLField())
     def get_url(self, run: ClassificationRun) -> str:

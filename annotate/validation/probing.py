@@ -108,10 +108,12 @@ def _parent_problem(run: ClassificationRun) -> str | None:
 
 
 def probe_request(
-    *, run: ClassificationRun, folds: int = DEFAULT_FOLDS, seed: int = 0, created_by=None
-) -> ClassificationRun:
+    *, run: ClassificationRun, folds: int = DEFAULT_FOLDS, seed: int = 0, created_by=None,
+    send: bool = True,
+) -> ClassificationRun:  # fmt: skip
     """Queue a probe run of `run` (its parent). A probe of the same parent that is still
-    queued or running is returned instead of a second one (a repeated click)."""
+    queued or running is returned instead of a second one (a repeated click). `send=False`
+    (`train_probe --sync`) leaves the task unsent: the caller runs `probe_train` itself."""
     if isinstance(folds, bool) or not isinstance(folds, int) or not MIN_FOLDS <= folds <= MAX_FOLDS:
         raise FieldInvalid("folds", f"folds must be a whole number from {MIN_FOLDS} to {MAX_FOLDS}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
@@ -145,7 +147,8 @@ def probe_request(
             item_count=len(dataset_item_ids(run.dataset_id)),
             probe={"folds": folds, "seed": seed, "progress": _progress("queued", 0, 1)},
         )  # fmt: skip
-        transaction.on_commit(lambda: _send(probe_run.pk))
+        if send:
+            transaction.on_commit(lambda: _send(probe_run.pk))
     return probe_run
 
 
