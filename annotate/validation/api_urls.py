@@ -6,6 +6,7 @@ from annotate.validation import (
     api_explorer,
     api_lead,
     api_metrics,
+    api_probe,
     api_search,
     api_suspects,
 )
@@ -17,6 +18,8 @@ urlpatterns: list = [
     path("runs/<int:pk>/search/", api_search.run_search, name="api-run-search"),
     path("runs/<int:pk>/duplicates/", api_duplicates.run_duplicates, name="api-run-duplicates"),
     path("runs/<int:pk>/suspects/", api_suspects.run_suspects, name="api-run-suspects"),
+    # A probe learned from the verdicts.
+    path("runs/<int:pk>/probe/", api_probe.run_probe, name="api-run-probe"),
     # Samples, assignment and verdicts.
     path("runs/<int:pk>/samples/", api.run_samples, name="api-run-samples"),
     path("samples/", api.sample_list, name="api-sample-list"),
