@@ -145,7 +145,8 @@ class SampleInput(serializers.Serializer):
         choices=Sample.Strategy.values,
         default=Sample.Strategy.BALANCED,
         help_text="balanced (random: estimates the run's accuracy), suspects (each label's "
-        "likeliest errors; targeted), uncertain (needs a probe run: not available yet)",
+        "likeliest errors; targeted), uncertain (a probe run's least certain items without a "
+        "verdict; targeted; 409 on a run that is not a probe run)",
     )
 
 

@@ -1,6 +1,7 @@
 """`GET /api/runs/{id}/suspects/`: the run's items ranked by how likely its label is wrong, with
-the reasons (docs/architecture.md#suspects). Leads and admins of the run's dataset; annotators
-answer 403 (probabilities would sway their verdicts), other datasets 404."""
+the reasons, and the probe run whose view joins the score (docs/architecture.md#suspects).
+Leads and admins of the run's dataset; annotators answer 403 (probabilities would sway their
+verdicts), other datasets 404."""
 
 from __future__ import annotations
 
@@ -31,9 +32,18 @@ SUSPECTS_LEADS_ONLY = (
 
 class ReasonSerializer(serializers.Serializer):
     code = serializers.ChoiceField(
-        choices=["low_margin", "margin", "image_caption_disagree", "verdict_wrong"]
-    )
+        choices=[
+            "low_margin", "margin", "image_caption_disagree", "probe_disagrees", "verdict_wrong"
+        ]
+    )  # fmt: skip
     text = serializers.CharField()
+    label = serializers.CharField(
+        required=False, help_text="probe_disagrees only: the probe's top label's key"
+    )
+    label_name = serializers.CharField(required=False, help_text="probe_disagrees only")
+    probability = serializers.FloatField(
+        required=False, help_text="probe_disagrees only: the probe's top probability"
+    )
 
 
 class SuspectSerializer(serializers.Serializer):
@@ -45,6 +55,10 @@ class SuspectSerializer(serializers.Serializer):
     probability = serializers.FloatField(help_text="the run's top probability")
     second_probability = serializers.FloatField(help_text="the second label's (0 when none)")
     score = serializers.FloatField(help_text="0..1, higher = more likely mislabelled")
+    probe_probability = serializers.FloatField(
+        allow_null=True,
+        help_text="the probe's probability of the run's label (null when the run has no probe)",
+    )
     reasons = ReasonSerializer(many=True)
     thumbnail_url = serializers.SerializerMethodField()
 
@@ -53,6 +67,9 @@ class SuspectSerializer(serializers.Serializer):
 
 
 class SuspectsSerializer(serializers.Serializer):
+    probe_run = serializers.IntegerField(
+        allow_null=True, help_text="the probe run whose view joins the score (null: none)"
+    )
     results = SuspectSerializer(many=True)
 
 
@@ -78,4 +95,5 @@ def run_suspects(request: Request, pk: int) -> Response:
     run, role = get_run_for_user(request.user, pk)
     require_role(role, Role.LEAD, SUSPECTS_LEADS_ONLY)
     page = suspects_page(run=run, query=parse_suspects_query(request.query_params))
-    return Response(SuspectsSerializer({"results": page.rows}, context={"request": request}).data)
+    body = {"probe_run": page.probe.pk if page.probe else None, "results": page.rows}
+    return Response(SuspectsSerializer(body, context={"request": request}).data)

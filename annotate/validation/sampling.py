@@ -2,7 +2,10 @@
 (docs/architecture.md#sample-strategies): `balanced` draws the K items of each label at random
 (the only random sample: its tables estimate the run's accuracy); `suspects` takes each label's
 K highest-scoring suspects (annotate/validation/suspects.py), a targeted sample for fixing
-labels; `uncertain` needs a probe run, which does not exist yet.
+labels; `uncertain` (probe runs only, docs/architecture.md#probe) takes each label's K items
+with the smallest margin between the probe's top two probabilities among the items that no
+verdict decides yet: the verdicts the probe would learn most from. Targeted samples train the
+probe like any verdicts, but only a balanced sample's tables estimate the run's accuracy.
 
 One function (`sample_draw`) shared by the `draw_sample` command, `POST /api/runs/{id}/samples/`
 and the form on the run page.
@@ -25,8 +28,14 @@ from django.db.models.functions import RowNumber
 
 from annotate.errors import Conflict, Invalid
 from annotate.taxonomies.models import Label
+from annotate.validation.metrics import dataset_facts
 from annotate.validation.models import Sample, SampleItem
-from annotate.validation.suspects import suspect_facts, top_suspects
+from annotate.validation.suspects import (
+    latest_probe,
+    second_probability,
+    suspect_facts,
+    top_suspects,
+)
 from classifier.models import ClassificationRun, Prediction
 
 MAX_CLASSES = 1000
@@ -116,14 +125,43 @@ def _suspects_of(
     run: ClassificationRun, pool: QuerySet, top: list[LabelCount], per_class: int
 ) -> list[int]:
     """The `per_class` highest-scoring suspects of each label (docs/architecture.md#suspects):
-    one ranked query per label over the (run, label) rows; the verdict facts are read once."""
+    one ranked query per label over the (run, label) rows; the verdict facts and the run's
+    probe are read once."""
     facts = suspect_facts(run)
+    probe = latest_probe(run)
     chosen: list[int] = []
     for t in top:
         found = top_suspects(
-            run=run, predictions=pool.filter(label_id=t.label_id), limit=per_class, facts=facts
+            run=run,
+            predictions=pool.filter(label_id=t.label_id),
+            limit=per_class,
+            facts=facts,
+            probe=probe,
         )
         chosen.extend(s.prediction for s in found)
+    return chosen
+
+
+NOT_A_PROBE = (
+    "strategy 'uncertain' samples a probe run (the items its head is least sure of), and run "
+    "{run} is not one: train a probe of it (POST /api/runs/{run}/probe/, the run page's 'Train "
+    "a probe' form, or `manage.py train_probe {run}`), then draw the sample from that probe run"
+)
+
+
+def _uncertain_of(
+    run: ClassificationRun, pool: QuerySet, top: list[LabelCount], per_class: int
+) -> list[int]:
+    """Each label's `per_class` predictions with the smallest margin p1 - p2 (ties by id),
+    among the items without a verdict fact (docs/architecture.md#verdicts-as-facts): one
+    ordered query per label over the (run, label) rows; the facts are read once."""
+    decided = list(dataset_facts(dataset_id=run.dataset_id, taxonomy_id=run.taxonomy_id))
+    open_items = pool.exclude(item_id__in=decided) if decided else pool
+    ranked = open_items.annotate(margin=F("probability") - second_probability())
+    chosen: list[int] = []
+    for t in top:
+        rows = ranked.filter(label_id=t.label_id).order_by("margin", "id")
+        chosen.extend(rows.values_list("id", flat=True)[:per_class])
     return chosen
 
 
@@ -166,17 +204,16 @@ def sample_draw(
 
     `strategy="suspects"`: the same labels and filters, but each label's `per_class`
     highest-scoring suspects instead of a random draw (the seed still orders the items).
+    `strategy="uncertain"` (probe runs only): each label's `per_class` items with the smallest
+    margin among those without a verdict fact.
     """
     _check_options(classes, per_class, redundancy, overlap, min_probability)
-    if strategy == Sample.Strategy.UNCERTAIN:
-        # A valid option this run cannot give yet (409, like an unfinished run): the probe's
-        # least certain items need a probe run.
-        raise SampleConflict(
-            "strategy 'uncertain' needs a probe run, which Sieve cannot train yet; use 'balanced' "
-            "or 'suspects'"
-        )
-    if strategy not in (Sample.Strategy.BALANCED, Sample.Strategy.SUSPECTS):
+    if strategy not in Sample.Strategy.values:
         raise SampleError("strategy must be one of: balanced, suspects, uncertain")
+    if strategy == Sample.Strategy.UNCERTAIN and run.source != ClassificationRun.Source.PROBE:
+        # A valid option this run cannot give (409, like an unfinished run): only a probe
+        # run's margins come from a head that learned from the verdicts.
+        raise SampleConflict(NOT_A_PROBE.format(run=run.pk))
     if run.status != ClassificationRun.Status.SUCCEEDED:
         raise SampleConflict(f"run {run.pk} is {run.status}; only a finished run can be sampled")
     if seed is None:
@@ -193,10 +230,11 @@ def sample_draw(
         counted = pool.filter(label_id__in=sizes).values("label_id").annotate(n=Count("id"))
         sizes = {t.label_id: 0 for t in top} | {r["label_id"]: r["n"] for r in counted}
     rng = random.Random(seed)  # noqa: S311 - a reproducible draw from the seed, not a secret
-    if strategy == Sample.Strategy.SUSPECTS:
-        chosen = _suspects_of(run, pool, top, per_class)
-    else:
+    if strategy == Sample.Strategy.BALANCED:
         chosen = _balanced_of(pool, top, sizes, per_class, rng)
+    else:
+        targeted = _suspects_of if strategy == Sample.Strategy.SUSPECTS else _uncertain_of
+        chosen = targeted(run, pool, top, per_class)
     if not chosen:
         raise SampleConflict("no prediction is left to sample after the filters")
     rng.shuffle(chosen)

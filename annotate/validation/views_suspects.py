@@ -17,6 +17,9 @@ from annotate.validation.suspects import (
     MAX_LIMIT,
     W_DISAGREE,
     W_MARGIN,
+    WP_DISAGREE,
+    WP_MARGIN,
+    WP_PROBE,
     SuspectsQuery,
     SuspectsQueryError,
     parse_suspects_query,
@@ -50,5 +53,8 @@ def run_suspects(request: HttpRequest, pk: int) -> HttpResponse:
         "max_limit": MAX_LIMIT,
         "w_margin": W_MARGIN,
         "w_disagree": W_DISAGREE,
+        "wp_margin": WP_MARGIN,
+        "wp_disagree": WP_DISAGREE,
+        "wp_probe": WP_PROBE,
     }
     return render(request, "validation/suspects.html", context, status=status)

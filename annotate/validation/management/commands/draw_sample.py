@@ -16,7 +16,8 @@ class Command(BaseCommand):
         "Draw a sample of a run: the N most frequently predicted labels x K items each; "
         "balanced (default): uniformly without replacement, reproducible from --seed, the only "
         "sample whose rates estimate the run's accuracy; suspects: each label's K likeliest "
-        "errors (targeted, for fixing labels)."
+        "errors (targeted, for fixing labels); uncertain (probe runs only): each label's K "
+        "items without a verdict whose top two probe probabilities are closest (targeted)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,8 +38,8 @@ class Command(BaseCommand):
             "--strategy",
             choices=[choice for choice, _ in Sample.Strategy.choices],
             default=Sample.Strategy.BALANCED,
-            help="balanced (random, default), suspects (likeliest errors), uncertain (needs a "
-            "probe run)",
+            help="balanced (random, default), suspects (likeliest errors), uncertain (a probe "
+            "run's least certain items; see train_probe)",
         )
         parser.add_argument("--user", help="username recorded as the creator")
         parser.add_argument(
