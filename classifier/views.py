@@ -35,6 +35,67 @@ def run_status_context(*, run: ClassificationRun, role: str) -> dict:
         "can_manage": role_at_least(role, Role.ADMIN),
         "can_hide": role_at_least(role, Role.LEAD),
         "active": run.status not in ClassificationRun.TERMINAL,
+        "probe_card": run_probe_context(run=run, role=role),
+    }
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def probe_figures(figures: dict) -> dict:
+    """A succeeded probe's figures as its card shows them: the accuracies in percent, and
+    what McNemar's p says in words (docs/architecture.md#probe)."""
+    if not figures.get("judged_items"):
+        return {**figures, "rows": [], "finding": ""}
+    rows = [
+        {
+            "name": name,
+            "accuracy": _percent(figures.get(f"{prefix}_accuracy")),
+            "low": _percent(figures.get(f"{prefix}_low")),
+            "high": _percent(figures.get(f"{prefix}_high")),
+            "only": figures.get(only),
+        }
+        for name, prefix, only in (
+            ("Probe (cross-validated)", "cross_validated", "probe_only"),
+            ("Parent (zero-shot)", "zero_shot", "zero_shot_only"),
+        )
+    ]
+    p = figures.get("mcnemar_p")
+    better = "probe" if rows[0]["accuracy"] > rows[1]["accuracy"] else "parent"
+    if p is not None and p < 0.05:
+        finding = f"The {better} is better on these items; chance alone rarely gives such a gap."
+    else:
+        finding = "No clear difference on these items: the gap could be chance."
+    return {**figures, "rows": rows, "finding": finding}
+
+
+def run_probe_context(*, run: ClassificationRun, role: str) -> dict:
+    """What the run page's probe card (`classifier/_run_probe.html`) shows: a probe run's
+    progress and figures, or the probes learned from this run and whether the caller may
+    train one (leads and admins, of a zero-shot run: a probe or an import has no zero-shot
+    head to start from). The form posts to validation, which holds the verdicts."""
+    terminal = ClassificationRun.TERMINAL
+    is_probe = run.source == ClassificationRun.Source.PROBE
+    probes = [] if is_probe else list(run.probes.order_by("-id"))
+    for probe in probes:
+        probe.figures = probe_figures(probe.probe or {})
+    can_probe = (
+        not is_probe
+        and run.source != ClassificationRun.Source.IMPORT
+        and role_at_least(role, Role.LEAD)
+    )
+    return {
+        "is_probe": is_probe,
+        "figures": probe_figures(run.probe or {}) if is_probe else {},
+        "progress": (run.probe or {}).get("progress") or {},
+        "active": (run.status not in terminal)
+        if is_probe
+        else any(probe.status not in terminal for probe in probes),
+        "probes": probes,
+        "can_probe": can_probe,
+        "finished": run.status == ClassificationRun.Status.SUCCEEDED,
+        "shown": is_probe or bool(probes) or can_probe,
     }
 
 

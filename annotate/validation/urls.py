@@ -7,6 +7,7 @@ from annotate.validation import (
     views_duplicates,
     views_explorer,
     views_lead,
+    views_probe,
     views_search,
     views_suspects,
 )
@@ -22,6 +23,8 @@ urlpatterns: list = [
     path("runs/<int:pk>/search/", views_search.run_search, name="run-search"),
     path("runs/<int:pk>/duplicates/", views_duplicates.run_duplicates, name="run-duplicates"),
     path("runs/<int:pk>/suspects/", views_suspects.run_suspects, name="run-suspects"),
+    # The run page's probe card: its poll and the "Train a probe" form.
+    path("runs/<int:pk>/probe/", views_probe.run_probe, name="run-probe"),
     # The lead's pages of a sample.
     path(
         "samples/<int:pk>/disagreements/",
