@@ -717,6 +717,26 @@ def _pair(a: tuple, b: tuple, judged: dict[int, dict[int, bool]], current: bool)
     }
 
 
+def _mark_probe_pairs(rows: list[dict], pairs: list[dict], named: list, judged: dict) -> None:
+    """`probe` on each pair: true when one run is a probe learned from the other
+    (docs/architecture.md#probe), the comparison its figures report. A probe and its parent
+    are always compared, even among too many runs for every pair."""
+    parent_of = {r["run"]: r["parent"] for r in rows if r["source"] == "probe" and r["parent"]}
+    compared = set()
+    for pair in pairs:
+        pair["probe"] = (
+            parent_of.get(pair["a"]) == pair["b"] or parent_of.get(pair["b"]) == pair["a"]
+        )
+        compared.add(frozenset((pair["a"], pair["b"])))
+    name = dict(named)
+    for probe_id, parent_id in parent_of.items():
+        if parent_id in name and frozenset((probe_id, parent_id)) not in compared:
+            pair = _pair((parent_id, name[parent_id]), (probe_id, name[probe_id]), judged, False)
+            pairs.append({**pair, "probe": True})
+    # The sample's own comparisons first, then each probe against its parent.
+    pairs.sort(key=lambda pair: (not pair["current"], not pair["probe"]))
+
+
 def runs_score(*, sample: Sample) -> dict[str, Any]:
     """Score every run on the sample's dataset with the same taxonomy against all verdicts and
     adjudications so far, without new annotation (hidden runs are left out, except the
@@ -748,7 +768,7 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
         .filter(Q(hidden=False) | Q(pk=sample.run_id))
         .annotate(targeted=Coalesce(Subquery(targeted), 0))
         .order_by("id")
-        .values_list("id", "name", "model", "ensemble", "status", "targeted")
+        .values_list("id", "name", "model", "ensemble", "status", "targeted", "source", "parent")
     )
     # The judged items as a subquery: the same single query whether or not there are facts.
     judged_items = (
@@ -769,7 +789,7 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
         if right is not None:
             judged[run_id][item_id] = right
     rows = []
-    for run_id, name, model, ensemble, status, _targeted in runs:
+    for run_id, name, model, ensemble, status, _targeted, source, parent in runs:
         covered, correct = len(judged[run_id]), sum(judged[run_id].values())
         low, high = wilson(correct, covered)
         rows.append(
@@ -785,6 +805,8 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
                 "accuracy": _div(correct, covered),
                 "accuracy_low": low,
                 "accuracy_high": high,
+                "source": source,
+                "parent": parent,
             }
         )
     named = [(r["run"], r["name"]) for r in rows]
@@ -793,6 +815,7 @@ def runs_score(*, sample: Sample) -> dict[str, Any]:
     if len(named) <= MAX_RUNS_ALL_PAIRS:
         others = [r for r in named if r[0] != sample.run_id]
         pairs += [_pair(a, b, judged, False) for a, b in combinations(others, 2)]
+    _mark_probe_pairs(rows, pairs, named, judged)
     targeted_samples = runs[0][5] if runs else 0
     return {"items": len(facts), "rows": rows, "pairs": pairs, "targeted_samples": targeted_samples}
 

@@ -11,6 +11,7 @@ from annotate.datasets.api import item_thumbnail_url
 from annotate.rest import ErrorSerializer, OptionalCharField
 from annotate.validation.assignment import sample_progress
 from annotate.validation.models import Adjudication, Sample, Verdict
+from classifier.models import ClassificationRun
 
 NULLABLE_FLOAT = {"allow_null": True}
 
@@ -235,6 +236,10 @@ class ScoreRowSerializer(serializers.Serializer):
     accuracy = serializers.FloatField(**NULLABLE_FLOAT)
     accuracy_low = serializers.FloatField(**NULLABLE_FLOAT)
     accuracy_high = serializers.FloatField(**NULLABLE_FLOAT)
+    source = serializers.ChoiceField(choices=ClassificationRun.Source.choices)
+    parent = serializers.IntegerField(
+        allow_null=True, help_text="a probe run's parent: the run it learned from"
+    )
 
 
 class RunPairSerializer(serializers.Serializer):
@@ -257,6 +262,7 @@ class RunPairSerializer(serializers.Serializer):
     mcnemar_p = serializers.FloatField(
         **NULLABLE_FLOAT, help_text="exact two-sided McNemar test; null without discordant items"
     )
+    probe = serializers.BooleanField(help_text="one run is a probe learned from the other")
 
 
 class ScoresSerializer(serializers.Serializer):
