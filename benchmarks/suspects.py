@@ -2,7 +2,7 @@
 10^6 predictions.
 
     DATABASE_URL=postgres://... .venv/bin/python benchmarks/suspects.py [--predictions 1000000]
-        [--repeat 5] [--json]
+        [--repeat 5] [--probe] [--json]
 
 Builds the explorer benchmark's data (benchmarks/explore.py: a throwaway PostgreSQL database,
 N items, one weighted run over 365 labels, a balanced sample with verdicts), then gives every
@@ -11,6 +11,11 @@ Django's test client as a lead: the top 100 and top 1000 suspects of the run, of
 frequent label, the page, and drawing a suspects sample (10 labels x 100) through the API. The
 score is computed by the database for every row of the run at each request (no stored column):
 the time grows with the run.
+
+`--probe` also gives the run a succeeded probe run with a prediction of every item (its label
+the run's for four items in five, the next label otherwise; both in its top5), so every request
+joins the probe's predictions and reads its probability of the run's label
+(docs/architecture.md#suspects).
 """
 
 import argparse
@@ -31,10 +36,33 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def add_probe(run, connection, run_model, table: str) -> None:
+    """A succeeded probe run of `run` with one prediction per item, written by one INSERT."""
+    started = time.perf_counter()
+    probe = run_model.objects.create(
+        name="probe", dataset_id=run.dataset_id, taxonomy_id=run.taxonomy_id, model=run.model,
+        ensemble=run.ensemble, source="probe", parent=run, status="succeeded",
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (run_id, item_id, label_id, probability, top5) "
+            "SELECT %s, item_id, CASE WHEN moved THEN label_id + 1 ELSE label_id END, 0.6, "
+            "CASE WHEN moved THEN jsonb_build_array(jsonb_build_array(label_id + 1, 0.6), "
+            "jsonb_build_array(label_id, 0.3)) ELSE jsonb_build_array(jsonb_build_array("
+            "label_id, 0.6), jsonb_build_array(label_id + 1, 0.3)) END "
+            f"FROM (SELECT item_id, label_id, random() < 0.2 AS moved FROM {table} "
+            "WHERE run_id = %s) AS rows",
+            [probe.pk, run.pk],
+        )
+        cursor.execute(f"VACUUM ANALYZE {table}")
+    log(f"probe run {probe.pk} written in {time.perf_counter() - started:.1f}s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--predictions", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--probe", action="store_true", help="with a probe run of the run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -46,7 +74,7 @@ def main() -> None:
 
     from benchmarks.common import measure, throwaway_database
     from benchmarks.explore import build
-    from classifier.models import Prediction
+    from classifier.models import ClassificationRun, Prediction
 
     if connection.vendor != "postgresql":
         sys.exit("benchmarks/suspects.py needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -67,6 +95,8 @@ def main() -> None:
             )
             cursor.execute(f"VACUUM ANALYZE {table}")
         log(f"top5 rewritten in {time.perf_counter() - started:.1f}s")
+        if args.probe:
+            add_probe(run, connection, ClassificationRun, table)
         client = Client()
         client.force_login(data["lead"])
         base = f"/api/runs/{run.pk}/suspects/"
@@ -99,11 +129,13 @@ def main() -> None:
         draw = {"name": "POST samples strategy=suspects 10x100", "median_ms": sorted(draws)[1]}
         summary = {
             "predictions": args.predictions,
+            "probe": args.probe,
             "server": connection.cursor().connection.info.parameter_status("server_version"),
             "results": results,
             "suspects_sample": draw,
         }
-        print(f"{args.predictions:,} predictions on PostgreSQL {summary['server']}")
+        probe = " with a probe run" if args.probe else ""
+        print(f"{args.predictions:,} predictions{probe} on PostgreSQL {summary['server']}")
         for r in results:
             median, p95 = r["median_ms"], r["p95_ms"]
             print(f"{r['name']:44} {median:>9.1f}ms {p95:>9.1f}ms {r['queries']:>4}")

@@ -1,5 +1,6 @@
 """Sample strategies on the demo (docs/architecture.md#sample-strategies): a `suspects` sample
-through the API, the command and the run page's form; `uncertain` waits for the probe; only a
+through the API, the command and the run page's form; `uncertain` is refused on a run that is
+not a probe run (tests/probe/test_uncertain.py samples one); only a
 balanced sample is random, and a targeted sample's dashboard says its rates are not the run's
 accuracy. Verdicts from every sample are facts: one in a suspects sample scores another run,
 and stays out of the balanced sample's threshold table."""
@@ -94,13 +95,13 @@ def test_balanced_is_the_default_and_the_only_random_one(demo) -> None:
 @pytest.mark.parametrize(
     ("strategy", "status", "words"),
     [
-        # A valid strategy that the run cannot give until a probe run exists (issue 12): 409,
-        # as for an unfinished run (the schema allows the value, so it is not a 400).
-        ("uncertain", 409, "needs a probe run, which Sieve cannot train yet"),
+        # A valid strategy that only a probe run can give: 409, as for an unfinished run (the
+        # schema allows the value, so it is not a 400), saying how to get a probe run.
+        ("uncertain", 409, "train a probe of it (POST /api/runs/"),
         ("best", 400, "not a valid choice"),
     ],
 )
-def test_uncertain_waits_for_the_probe_and_unknown_strategies_are_refused(
+def test_uncertain_needs_a_probe_run_and_unknown_strategies_are_refused(
     demo, strategy, status, words
 ) -> None:
     before = Sample.objects.count()
@@ -125,7 +126,7 @@ def test_draw_sample_command_takes_a_strategy(demo) -> None:
     assert body["strategy"] == "suspects"
     assert body["random"] is False
     assert body["progress"]["items"] == 12
-    with pytest.raises(CommandError, match="needs a probe run"):
+    with pytest.raises(CommandError, match="train a probe of it"):
         call_command("draw_sample", str(demo.run.pk), "--strategy", "uncertain", stdout=out)
 
 
@@ -135,6 +136,7 @@ def test_run_page_form_and_list(demo, client) -> None:
     for name in ("search", "duplicates", "suspects"):
         assert f'href="/runs/{demo.run.pk}/{name}/"' in page
     assert 'name="strategy"' in page
+    assert 'value="uncertain"' not in page  # offered on probe runs only
     assert "the only sample whose rates estimate the run" in page
     response = client.post(
         f"/runs/{demo.run.pk}/samples/new/",
@@ -148,7 +150,7 @@ def test_run_page_form_and_list(demo, client) -> None:
     assert "Likely errors (targeted)" in page
     refused = client.post(f"/runs/{demo.run.pk}/samples/new/", {"strategy": "uncertain"})
     assert refused.status_code == 400
-    assert "needs a probe run" in refused.content.decode()
+    assert "train a probe of it" in refused.content.decode()
 
 
 def test_targeted_dashboard_says_its_rates_are_not_the_runs_accuracy(demo, client) -> None:
