@@ -243,6 +243,7 @@ def main() -> None:
                 "figures": {key: figures.get(key) for key in keys},
                 "target_seconds": 60,
             }
+            p_value = "n/a" if figures["mcnemar_p"] is None else f"{figures['mcnemar_p']:.2g}"
             accuracy, zero_shot = (
                 figures["cross_validated_accuracy"], figures["zero_shot_accuracy"]
             )  # fmt: skip
@@ -256,7 +257,7 @@ def main() -> None:
                 f"on {figures['judged_items']} judged verdict items: cross-validated "
                 f"{accuracy:.1%} vs zero-shot {zero_shot:.1%} (probe only "
                 f"{figures['probe_only']}, zero-shot only {figures['zero_shot_only']}, McNemar "
-                f"p={figures['mcnemar_p'] or 1:.2g}), alpha {figures['alpha']}, "
+                f"p={p_value}), alpha {figures['alpha']}, "
                 f"{figures['active_labels']} active labels, {figures['trainings']} fits; "
                 f"load average {result['load']:.2f}"
             )
