@@ -58,6 +58,49 @@ def add_probe(run, connection, run_model, table: str) -> None:
     log(f"probe run {probe.pk} written in {time.perf_counter() - started:.1f}s")
 
 
+def measure_all(client, data: dict, repeat: int) -> list[dict]:
+    """The rankings, the page and three suspects sample draws (their median)."""
+    from benchmarks.common import measure
+
+    run = data["run"]
+    base = f"/api/runs/{run.pk}/suspects/"
+    frequent = data["label_keys"][data["frequent"]]
+    cases = [
+        ("", "top 100 of the run"),
+        ("?limit=1000", "top 1000 of the run"),
+        (f"?label={frequent}", "top 100 of the most frequent label"),
+    ]
+    results = []
+    for query, name in cases:
+        row = measure(client, base + query, repeat)
+        row["name"] = name
+        assert row["status"] == 200, row
+        results.append(row)
+        log(f"{name}: {row['median_ms']} ms")
+    page = measure(client, f"/runs/{run.pk}/suspects/", repeat)
+    page["name"] = "page /runs/{id}/suspects/ (HTML)"
+    results.append(page)
+    draws = []
+    for seed in range(3):
+        started = time.perf_counter()
+        response = client.post(
+            f"/api/runs/{run.pk}/samples/",
+            {"strategy": "suspects", "classes": 10, "per_class": 100, "seed": seed},
+            content_type="application/json",
+        )
+        draws.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 201, response.content
+    results.append({"name": "POST samples strategy=suspects 10x100", "median_ms": sorted(draws)[1]})
+    return results
+
+
+def report(title: str, server: str, results: list[dict]) -> None:
+    print(f"{title} on PostgreSQL {server}")
+    for r in results:
+        extra = f" {r['p95_ms']:>9.1f}ms {r['queries']:>4}" if "p95_ms" in r else ""
+        print(f"{r['name']:44} {r['median_ms']:>9.1f}ms{extra}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--predictions", type=int, default=1_000_000)
@@ -72,7 +115,7 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from benchmarks.common import measure, throwaway_database
+    from benchmarks.common import throwaway_database
     from benchmarks.explore import build
     from classifier.models import ClassificationRun, Prediction
 
@@ -95,51 +138,18 @@ def main() -> None:
             )
             cursor.execute(f"VACUUM ANALYZE {table}")
         log(f"top5 rewritten in {time.perf_counter() - started:.1f}s")
-        if args.probe:
-            add_probe(run, connection, ClassificationRun, table)
         client = Client()
         client.force_login(data["lead"])
-        base = f"/api/runs/{run.pk}/suspects/"
-        frequent = data["label_keys"][data["frequent"]]
-        cases = [
-            ("", "top 100 of the run"),
-            ("?limit=1000", "top 1000 of the run"),
-            (f"?label={frequent}", "top 100 of the most frequent label"),
-        ]
-        results = []
-        for query, name in cases:
-            row = measure(client, base + query, args.repeat)
-            row["name"] = name
-            assert row["status"] == 200, row
-            results.append(row)
-            log(f"{name}: {row['median_ms']} ms")
-        page = measure(client, f"/runs/{run.pk}/suspects/", args.repeat)
-        page["name"] = "page /runs/{id}/suspects/ (HTML)"
-        results.append(page)
-        draws = []
-        for seed in range(3):
-            started = time.perf_counter()
-            response = client.post(
-                f"/api/runs/{run.pk}/samples/",
-                {"strategy": "suspects", "classes": 10, "per_class": 100, "seed": seed},
-                content_type="application/json",
-            )
-            draws.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 201, response.content
-        draw = {"name": "POST samples strategy=suspects 10x100", "median_ms": sorted(draws)[1]}
-        summary = {
-            "predictions": args.predictions,
-            "probe": args.probe,
-            "server": connection.cursor().connection.info.parameter_status("server_version"),
-            "results": results,
-            "suspects_sample": draw,
-        }
-        probe = " with a probe run" if args.probe else ""
-        print(f"{args.predictions:,} predictions{probe} on PostgreSQL {summary['server']}")
-        for r in results:
-            median, p95 = r["median_ms"], r["p95_ms"]
-            print(f"{r['name']:44} {median:>9.1f}ms {p95:>9.1f}ms {r['queries']:>4}")
-        print(f"{draw['name']:44} {draw['median_ms']:>9.1f}ms")
+        server = connection.cursor().connection.info.parameter_status("server_version")
+        summary = {"predictions": args.predictions, "server": server}
+        if args.probe:
+            # The same requests without the probe first: both figures from one machine state.
+            summary["without_probe"] = measure_all(client, data, args.repeat)
+            report(f"{args.predictions:,} predictions, no probe", server, summary["without_probe"])
+            add_probe(run, connection, ClassificationRun, table)
+        summary["results"] = measure_all(client, data, args.repeat)
+        probe = ", with a probe run" if args.probe else ""
+        report(f"{args.predictions:,} predictions{probe}", server, summary["results"])
         if args.json:
             print(json.dumps(summary, default=str))
 

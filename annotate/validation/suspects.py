@@ -49,6 +49,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django.db.models.lookups import Exact
 
+from annotate.datasets.models import Item
 from annotate.errors import FieldInvalid
 from annotate.taxonomies.models import Label
 from annotate.validation.explorer import resolve_label
@@ -97,10 +98,10 @@ def second_probability() -> Coalesce:
 
 
 def _probe_probability_of_label(top5: str) -> Case:
-    """The probability the top5 JSON at `top5` gives the row's `label_id` (positions 0..4, read
-    like `second_probability`; 0 when the label is not among them)."""
+    """The probability the top5 JSON at `top5` gives the row's `label_id` when it is not the
+    top label (positions 1..4, read like `second_probability`; 0 when it is not among them)."""
     whens = []
-    for position in range(5):
+    for position in range(1, 5):
         entry = KeyTransform(str(position), top5)
         label = Cast(KeyTextTransform("0", entry), IntegerField())
         probability = Cast(KeyTextTransform("1", entry), FloatField())
@@ -150,6 +151,8 @@ def scored(predictions: QuerySet[Prediction], probe_id: int | None = None) -> Qu
             probe_top=F("probe_row__probability"),
             q=Case(
                 When(probe_row__id__isnull=True, then=F("probability")),
+                # Mostly the probe agrees: its stored top probability, no JSON to read.
+                When(probe_row__label_id=F("label_id"), then=F("probe_row__probability")),
                 default=_probe_probability_of_label("probe_row__top5"),
                 output_field=FloatField(),
             ),
@@ -187,7 +190,7 @@ def top_suspects(
     first (ties by id), leaving out those whose label a verdict fact confirms. `probe`: the
     probe run whose view joins the score (default: the run's latest, `latest_probe`; None:
     without). One query for the facts (unless given), one for the probe (unless given), one
-    for the ranked rows, one for the names of the labels in the reasons."""
+    for the ranked rows, one for their items' ids and captions, one for the labels named."""
     true, false = facts if facts is not None else suspect_facts(run)
     if probe == LATEST:
         probe = latest_probe(run)
@@ -197,9 +200,11 @@ def top_suspects(
     # A confirmed item is dropped after the query: fetch that many more rows (at most one
     # prediction per item in a run), so the page is still full.
     extra = len(true)
+    # The ranking reads the prediction rows (and the probe's) only: the items' and labels'
+    # text is fetched for the rows kept, not carried through the sort of every row.
     fields = [
-        "id", "item_id", "item__external_id", "item__caption", "label_id", "label__key",
-        "label__name", "probability", "p2", "score", "top5", "image_label_id", "text_label_id",
+        "id", "item_id", "label_id", "probability", "p2", "score", "top5", "image_label_id",
+        "text_label_id",
     ]  # fmt: skip
     if probe_id is not None:
         fields += ["q", "probe_label_id", "probe_top"]
@@ -209,12 +214,19 @@ def top_suspects(
         .values(*fields)[: limit + extra]
     )
     rows = [r for r in rows if r["label_id"] not in true.get(r["item_id"], ())][:limit]
-    wanted = {r["image_label_id"] for r in rows} | {r["text_label_id"] for r in rows}
+    items = Item.objects.filter(pk__in=[r["item_id"] for r in rows])
+    texts = {pk: (external_id, caption) for pk, external_id, caption in
+             items.values_list("pk", "external_id", "caption")}  # fmt: skip
+    wanted = {r["label_id"] for r in rows}
+    wanted |= {r["image_label_id"] for r in rows} | {r["text_label_id"] for r in rows}
     wanted |= {int(r["top5"][1][0]) for r in rows if _has_second(r["top5"])}
     wanted |= {label for r in rows for label in true.get(r["item_id"], ())}
     wanted |= {r.get("probe_label_id") for r in rows}
     found = Label.objects.filter(pk__in=wanted - {None}).values_list("pk", "key", "name")
     labels = {pk: (key, name) for pk, key, name in found}
+    for r in rows:
+        r["item__external_id"], r["item__caption"] = texts[r["item_id"]]
+        r["label__key"], r["label__name"] = labels.get(r["label_id"], ("?", "?"))
     return [_suspect(r, labels, true.get(r["item_id"], set()), false.get(r["item_id"], set()))
             for r in rows]  # fmt: skip
 
