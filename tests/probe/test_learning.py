@@ -6,8 +6,10 @@ API or the service it calls, the probe trained by `validation.train_probe` (on a
 once, else its `probe_train` in this process). Every accuracy "against the truth" reads the
 generator's ground truth, which the probe never sees; only the verdicts reach it.
 
-The colour tests come first: the transactional one flushes the database, which must happen
-before the module's demo is seeded. Margins are measured (see each test), not hoped for."""
+The demo is seeded once for the module and lives in committed rows; the colour squares get a
+dataset of their own name beside it ("colours"), since pytest-django runs the transactional
+worker test last, while the demo is still there. Margins are measured (see each test), not
+hoped for; the figures are in each test's docstring."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from annotate.datasets.access import membership_set
+from annotate.datasets.models import Dataset, Role
 from annotate.validation.metrics import dataset_facts
 from annotate.validation.probing import probe_request, probe_train
 from classifier import probe
@@ -98,6 +102,17 @@ def train_here(parent: ClassificationRun, monkeypatch, seed: int = 0) -> Trained
     return Trained(run, seen["features"], seen["ensemble"], seen["fitted"])
 
 
+@pytest.fixture
+def colours(db, image_root, lee, ann) -> Dataset:
+    """An empty dataset for the colour squares; lee leads it, ann annotates."""
+    folder = image_root / "colours"
+    folder.mkdir()
+    dataset = Dataset.objects.create(name="colours", image_root=str(folder))
+    membership_set(dataset=dataset, user=lee, role=Role.LEAD)
+    membership_set(dataset=dataset, user=ann, role=Role.ANNOTATOR)
+    return dataset
+
+
 def colour_run(dataset, checkpoint, name: str = "colours") -> tuple[ClassificationRun, dict]:
     add_colour_items(dataset, PER_CLASS)
     run = classify(dataset, colour_taxonomy(name), checkpoint)
@@ -106,14 +121,14 @@ def colour_run(dataset, checkpoint, name: str = "colours") -> tuple[Classificati
 
 @pytest.mark.django_db(transaction=True)
 def test_a_random_weight_model_learns_the_colours_on_a_worker(
-    dataset, tiny_checkpoint, ann, lee, start_worker
+    colours, tiny_checkpoint, ann, lee, start_worker
 ) -> None:
     """Zero-shot with random weights piles every square onto two labels (accuracy ~0.10);
     about 100 verdicts, posted through the API from the truth (mostly misses with their
     correction), teach a head that gets ~0.82-0.88 of the other 400 squares right. The task
     runs on a real worker. Its cross-fitted accuracy (measured 0.85-0.88, n ~107) agrees with
     that truth within its Wilson interval."""
-    run, truth = colour_run(dataset, tiny_checkpoint)
+    run, truth = colour_run(colours, tiny_checkpoint)
     judged = judge_sample(run, ann, truth, **SAMPLE, seed=0, client=api_for(ann))
     assert judged.misses > 0.8 * len(judged.items)  # near chance: mostly corrections
     response = api_for(lee).post(f"/api/runs/{run.pk}/probe/", {"seed": 0}, format="json")
@@ -140,13 +155,13 @@ def test_a_random_weight_model_learns_the_colours_on_a_worker(
 
 
 def test_verdict_items_are_predicted_by_heads_that_never_saw_them(
-    dataset, tiny_checkpoint, ann, monkeypatch
+    colours, tiny_checkpoint, ann, monkeypatch
 ) -> None:
     """The leak check, through the stored run: each verdict item's stored prediction is the
     top label of its own fold's head (trained without it). The head trained on every verdict,
     scored on those same items, is right more often (measured: 0.99-1.00 in-sample against
     0.85-0.88 cross-fitted): that leaky figure is what the probe must not report."""
-    run, truth = colour_run(dataset, tiny_checkpoint)
+    run, truth = colour_run(colours, tiny_checkpoint)
     judged = judge_sample(run, ann, truth, **SAMPLE, seed=1)
     trained = train_here(run, monkeypatch, seed=1)
     fitted, features = trained.fitted, trained.features
@@ -169,7 +184,7 @@ def test_verdict_items_are_predicted_by_heads_that_never_saw_them(
 
 
 def test_misses_without_corrections_push_the_missed_labels_down(
-    dataset, tiny_checkpoint, ann, monkeypatch
+    colours, tiny_checkpoint, ann, monkeypatch
 ) -> None:
     """Only misses, none corrected, no hits: every example says "not this label". The head
     learns to stop predicting the missed labels on the squares it never saw a verdict on
@@ -178,7 +193,7 @@ def test_misses_without_corrections_push_the_missed_labels_down(
     the missed labels also vanish where zero-shot was right (measured: accuracy on the other
     items 0.125 -> 0.09-0.10): misses alone redistribute, they do not teach the truth.
     Nothing is judged: the facts decide no probe prediction, so no accuracy is claimed."""
-    run, truth = colour_run(dataset, tiny_checkpoint)
+    run, truth = colour_run(colours, tiny_checkpoint)
     judged = judge_sample(run, ann, truth, **SAMPLE, seed=2, correct=False, hits=False)
     assert judged.hits == 0
     assert judged.misses == len(judged.items) >= 20
