@@ -85,6 +85,10 @@ SIEVE_DEVICE = os.environ.get("SIEVE_DEVICE", "")  # "" (CUDA when present), cpu
 SIEVE_SEARCH_EXACT_MAX = env_int("SIEVE_SEARCH_EXACT_MAX", 2_000_000)
 SIEVE_SEARCH_TIMEOUT = env_int("SIEVE_SEARCH_TIMEOUT", 30)
 SIEVE_SEARCH_CACHES = env_int("SIEVE_SEARCH_CACHES", 2)
+# torch threads of a probe's fits (docs/architecture.md#probe): one by default, because on a
+# shared machine more threads spin-wait and made the small fits 10-25x slower; two on an
+# idle 2-core machine were 1.6x faster.
+SIEVE_PROBE_THREADS = env_int("SIEVE_PROBE_THREADS", 1)
 SIEVE_CPU_PRECISION = os.environ.get("SIEVE_CPU_PRECISION", "auto").lower()
 if SIEVE_CPU_PRECISION not in ("auto", "bf16", "fp32"):
     raise ImproperlyConfigured("SIEVE_CPU_PRECISION must be auto, bf16 or fp32")

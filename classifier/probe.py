@@ -7,7 +7,7 @@ head is W = s·T (the label prompt embeddings times the logit scale), b = 0, so 
 probe IS the zero-shot classifier; probabilities are softmax(z), mixed over the image and
 caption towers exactly as the parent run's ensemble mixes them.
 
-Training moves only the rows of labels that some example names ("active" labels), and only
+A fit moves only the rows of labels that its own examples name ("active" labels), and only
 within a `basis`: the leading principal directions of the dataset's own embeddings, whitened
 (found without any verdict, so it leaks nothing). That keeps a fit over 10,000 verdicts and
 365 labels around a second on two CPU cores, which nested cross-validation needs 16 times:
@@ -178,8 +178,14 @@ def _mixed_log_p(log_p: list[torch.Tensor], w_img: torch.Tensor) -> torch.Tensor
     )
 
 
-# A trained change: (A, c) of the image tower, then of the caption tower when mixed.
-Delta = tuple[torch.Tensor, ...]
+@dataclass
+class Delta:
+    """A trained change: the active labels (those its examples name, and only those: a label
+    named by a held-out fold alone must not move), then (A, c) of the image tower and, when
+    mixed, of the caption tower."""
+
+    active: torch.Tensor
+    params: tuple[torch.Tensor, ...]
 
 
 @dataclass
@@ -198,11 +204,9 @@ class _Problem:
     columns."""
 
     def __init__(
-        self, features: Features, zero_shot: Head, basis: np.ndarray, ensemble: Ensemble,
-        active: np.ndarray,
-    ) -> None:  # fmt: skip
+        self, features: Features, zero_shot: Head, basis: np.ndarray, ensemble: Ensemble
+    ) -> None:
         self.ensemble = ensemble
-        self.active = torch.as_tensor(active, dtype=torch.int64)
         basis_t = torch.as_tensor(basis, dtype=DTYPE)
         weight = torch.as_tensor(zero_shot.weight, dtype=DTYPE)
         bias = torch.as_tensor(zero_shot.bias, dtype=DTYPE)
@@ -254,7 +258,9 @@ class _Problem:
         """Per tower, the batch items' logits [r, K] under zero-shot + α·change."""
         return [
             z0.index_add(
-                1, self.active, coords @ (alpha * delta[2 * t]).T + alpha * delta[2 * t + 1]
+                1,
+                delta.active,
+                coords @ (alpha * delta.params[2 * t]).T + alpha * delta.params[2 * t + 1],
             )
             for t, (z0, coords) in enumerate(zip(batch.z0, batch.coords, strict=True))
         ]
@@ -314,47 +320,56 @@ class _Problem:
     ) -> Delta:
         """Minimise the mean loss + l2/2·(|A|² + |c|²) with L-BFGS (full batch); one (A, c)
         per tower."""
-        if start is not None:
-            delta = tuple(t.clone() for t in start)
-        else:
-            zeros = (
-                torch.zeros((len(self.active), self.rank), dtype=DTYPE),
-                torch.zeros(len(self.active), dtype=DTYPE),
+        active = torch.as_tensor(np.unique(examples.label), dtype=torch.int64)
+        params = [
+            tensor
+            for _ in self.z0
+            for tensor in (
+                torch.zeros((len(active), self.rank), dtype=DTYPE),
+                torch.zeros(len(active), dtype=DTYPE),
             )
-            delta = tuple(t.clone() for _ in self.z0 for t in zeros)
+        ]
+        if start is not None:
+            # The start's rows of the labels both share; the others start at zero-shot.
+            mine, theirs = np.intersect1d(
+                active.numpy(), start.active.numpy(), return_indices=True
+            )[1:]
+            for tensor, begun in zip(params, start.params, strict=True):
+                tensor[torch.as_tensor(mine)] = begun[torch.as_tensor(theirs)]
+        delta = Delta(active, tuple(params))
         if not len(examples):
             return delta
         batch = self.batch(examples)
-        for tensor in delta:
+        for tensor in delta.params:
             tensor.requires_grad_(True)
         optimiser = torch.optim.LBFGS(
-            list(delta), lr=1.0, max_iter=max_iter, history_size=10,
+            list(delta.params), lr=1.0, max_iter=max_iter, history_size=10,
             line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9,
         )  # fmt: skip
 
         def closure() -> torch.Tensor:
             optimiser.zero_grad()
             loss = -self.objective(delta)(batch).mean()
-            loss = loss + 0.5 * l2 * sum(t.pow(2).sum() for t in delta)
+            loss = loss + 0.5 * l2 * sum(t.pow(2).sum() for t in delta.params)
             loss.backward()
             return loss
 
         optimiser.step(closure)
-        return tuple(t.detach() for t in delta)
+        return Delta(active, tuple(t.detach() for t in delta.params))
 
     def head(self, zero_shot: Head, delta: Delta, alpha: float) -> Head:
         """The full head [K, D] per tower: zero-shot plus α times the trained change of the
         active rows."""
-        active = self.active.numpy()
+        active = delta.active.numpy()
         basis_t = self.basis.T.astype(np.float64)
         parts = []
         for t in range(len(self.z0)):
             weight = np.array(zero_shot.weight, np.float32, copy=True)
             bias = np.array(zero_shot.bias, np.float32, copy=True)
-            weight[active] += np.float32(alpha) * (delta[2 * t].numpy() @ basis_t).astype(
+            weight[active] += np.float32(alpha) * (delta.params[2 * t].numpy() @ basis_t).astype(
                 np.float32
             )
-            bias[active] += np.float32(alpha) * delta[2 * t + 1].numpy().astype(np.float32)
+            bias[active] += np.float32(alpha) * delta.params[2 * t + 1].numpy().astype(np.float32)
             parts.append((weight, bias))
         if len(parts) == 1:
             return Head(weight=parts[0][0], bias=parts[0][1])
@@ -395,9 +410,37 @@ def fit(
     alphas: tuple[float, ...] = ALPHAS,
     max_iter: int = DEFAULT_MAX_ITER,
     progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
 ) -> ProbeFit:
     """Train the probe on the verdict items (`features`, one row each) with cross-fitting;
-    see the module docstring. `progress(done, total)` is called after every fit."""
+    see the module docstring. `progress(done, total)` is called after every fit. `threads`:
+    torch's CPU threads for the fits (None: as set), restored afterwards."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    try:
+        return _fit(
+            features, examples, zero_shot, ensemble, basis, folds=folds, seed=seed, l2=l2,
+            alphas=alphas, max_iter=max_iter, progress=progress,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(
+    features: Features,
+    examples: Examples,
+    zero_shot: Head,
+    ensemble: Ensemble,
+    basis: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    l2: float,
+    alphas: tuple[float, ...],
+    max_iter: int,
+    progress: Callable[[int, int], None] | None,
+) -> ProbeFit:
     n = len(features)
     if folds < MIN_FOLDS:
         raise ProbeError(f"folds must be at least {MIN_FOLDS}")
@@ -407,10 +450,7 @@ def fit(
         raise ProbeError("no examples to learn from")
     if examples.item.min() < 0 or examples.item.max() >= n:
         raise ProbeError("an example points outside the verdict items")
-    active = np.unique(examples.label)
-    problem = _Problem(features, zero_shot, basis, ensemble, active)
-    # The example labels become positions among the active columns' owners: unchanged, since
-    # logits keep all K columns; only the change lives on active ones.
+    problem = _Problem(features, zero_shot, basis, ensemble)
     fold_of = fold_assignment(n, folds, seed)
     example_fold = fold_of[examples.item]
     pairs = list(combinations(range(folds), 2))
@@ -425,16 +465,21 @@ def fit(
     def without(*left_out: int) -> Examples:
         return examples.where(~np.isin(example_fold, left_out))
 
-    full = problem.train(examples, l2=l2, max_iter=max_iter)
-    step()
-    outer: dict[int, Delta] = {}
-    for f in range(folds):
-        outer[f] = problem.train(without(f), l2=l2, max_iter=max_iter, start=full)
-        step()
+    # Warm starts only ever come from a head that saw less: the pair heads start from zero,
+    # fold f's head from a pair head without f, the full head from fold 0's head. L-BFGS
+    # stops before full convergence, so a start that had seen fold f would leave a trace of
+    # fold f's labels in the head that predicts it.
     inner: dict[tuple[int, int], Delta] = {}
     for f, g in pairs:
-        inner[(f, g)] = problem.train(without(f, g), l2=l2, max_iter=max_iter, start=outer[f])
+        inner[(f, g)] = problem.train(without(f, g), l2=l2, max_iter=max_iter)
         step()
+    outer: dict[int, Delta] = {}
+    for f in range(folds):
+        start = inner[(0, 1)] if f == 0 else inner[(0, f)]
+        outer[f] = problem.train(without(f), l2=l2, max_iter=max_iter, start=start)
+        step()
+    full = problem.train(examples, l2=l2, max_iter=max_iter, start=outer[0])
+    step()
 
     parts = [examples.where(example_fold == f) for f in range(folds)]
     # Fold f's α: from the pair heads, each scored on the one fold it left out besides f.
@@ -466,7 +511,7 @@ def fit(
         fold_heads=fold_heads,
         fold_alphas=fold_alphas,
         cross_fitted=cross_fitted,
-        active_labels=active,
+        active_labels=full.active.numpy(),
         trainings=total,
         losses={
             "in_sample": in_sample,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 
 from annotate.errors import Conflict, FieldInvalid
@@ -220,7 +221,7 @@ def probe_train(*, run_id: int, timings: dict[str, float] | None = None) -> str:
     fitted = probe.fit(
         features,
         probe.Examples(examples.rows, examples.columns, examples.positive),
-        zero_shot, ensemble, basis, folds=folds, seed=seed,
+        zero_shot, ensemble, basis, folds=folds, seed=seed, threads=settings.SIEVE_PROBE_THREADS,
         progress=lambda done, total: _save_progress(run, "training", done, total),
     )  # fmt: skip
     lap("training")
