@@ -9,7 +9,7 @@ probe can learn from: each item has a synthetic true label c and its embedding i
 normalize(centre_c + noise), centre_c = normalize(prompt_c + a class offset in a 32-d
 subspace), prompt_c being the label's prompt embedding from the run's own text tower (random
 ViT-B-32 weights, seeded, so every load gives the same tower). Zero-shot gets about 65% of
-the items right (65% measured), the nearest true centre nearly all. Then, timed:
+the items right, the nearest true centre nearly all. Then, timed:
 
 1. the parent run: `run_create` + `run_rescore` from the cache (the floor: the probe writes
    the same rows), as benchmarks/rescore.py times it;
