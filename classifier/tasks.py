@@ -304,11 +304,8 @@ def score_blocks(
         yield pending.result()
 
 
-def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) -> str:
-    """Score a run from the embedding cache: no image is opened, no GPU is needed; the
-    predictions are bulk loaded (COPY on PostgreSQL). `timings`, when given, receives the
-    seconds of each phase."""
-    timings = {} if timings is None else timings
+def phase_clock(timings: dict[str, float]) -> Callable[[str], None]:
+    """`lap(name)` records in `timings` the seconds since the previous lap (or the start)."""
     clock = time.perf_counter()
 
     def lap(name: str) -> None:
@@ -317,6 +314,14 @@ def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) 
         timings[name] = round(now - clock, 2)
         clock = now
 
+    return lap
+
+
+def run_rescore(*, run_id: int, send: bool = True, timings: dict | None = None) -> str:
+    """Score a run from the embedding cache: no image is opened, no GPU is needed; the
+    predictions are bulk loaded (COPY on PostgreSQL). `timings`, when given, receives the
+    seconds of each phase."""
+    lap = phase_clock({} if timings is None else timings)
     run = ClassificationRun.objects.select_related("dataset", "taxonomy").filter(pk=run_id).first()
     if run is None or run.status not in ACTIVE:
         return "skipped"

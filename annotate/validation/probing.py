@@ -10,7 +10,6 @@ task only: the web tier imports this module."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,16 +171,10 @@ def probe_train(*, run_id: int, timings: dict[str, float] | None = None) -> str:
     """The task's work (see the module docstring). Safe to run twice: the predictions are
     replaced in one transaction. `timings`, when given, receives each phase's seconds."""
     from classifier import probe
-    from classifier.tasks import cached_rows, label_features_of, load_model_or_fail
+    from classifier.tasks import cached_rows, label_features_of, load_model_or_fail, phase_clock
 
     timings = {} if timings is None else timings
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 2)
-        clock = now
+    lap = phase_clock(timings)
 
     run = ClassificationRun.objects.select_related("parent").filter(pk=run_id).first()
     if run is None or run.status not in ACTIVE:
