@@ -496,10 +496,10 @@ def encode_texts(
 ENSEMBLES = ("image", "weighted", "conditional")
 
 
-def _mix(p_img, p_txt, *, mode: str, w_img: float, w_txt: float, tau: float):
+def mix_ensemble(p_img, p_txt, *, mode: str, w_img: float, w_txt: float, tau: float):
     """The ensembles on probability rows (torch tensors): `weighted` is
     w_img·P_img + w_txt·P_txt; `conditional` keeps P_img where max P_img >= tau, else takes the
-    weighted mix."""
+    weighted mix. Shared by `score` and the probe (classifier/probe.py)."""
     mixed = w_img * p_img + w_txt * p_txt
     if mode == "weighted":
         return mixed
@@ -580,7 +580,7 @@ def score(
         p_txt = torch.softmax(
             text_logits if text_shift is None else text_logits + text_shift, dim=-1
         )
-        p = _mix(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
+        p = mix_ensemble(p_img, p_txt, mode=mode, w_img=w_img, w_txt=w_txt, tau=tau)
         txt_max, txt_top = p_txt.max(dim=-1)
         if has_caption is not None:
             mask = torch.as_tensor(np.asarray(has_caption[start:stop], bool))

@@ -28,13 +28,14 @@ trained on everything. Deterministic: folds come from the seed, L-BFGS has no ra
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 import torch
 
-ENSEMBLES = ("image", "weighted", "conditional")
+from classifier.engine import ENSEMBLES, mix_ensemble
+
 ALPHAS = tuple(round(a / 10, 1) for a in range(11))  # 0.0, 0.1, ..., 1.0
 DEFAULT_L2 = 0.01
 DEFAULT_RANK = 128
@@ -145,7 +146,6 @@ class ProbeFit:
     cross_fitted: np.ndarray
     active_labels: np.ndarray
     trainings: int
-    losses: dict[str, float] = field(default_factory=dict)
 
 
 def basis_from(vectors: np.ndarray, rank: int = DEFAULT_RANK) -> np.ndarray:
@@ -495,9 +495,7 @@ def _fit(
         for f in range(folds)
     ]
     # The final head's α: from the outer heads, each scored on its own fold.
-    alpha, final_scores = _choose_alpha(
-        problem, [(outer[f], parts[f]) for f in range(folds)], alphas
-    )
+    alpha, _ = _choose_alpha(problem, [(outer[f], parts[f]) for f in range(folds)], alphas)
 
     cross_fitted = np.empty((n, zero_shot.weight.shape[0]), np.float64)
     fold_heads = []
@@ -505,8 +503,6 @@ def _fit(
         rows = np.flatnonzero(fold_of == f)
         fold_heads.append(problem.head(zero_shot, outer[f], fold_alphas[f]))
         cross_fitted[rows] = probabilities(features.take(rows), fold_heads[f], ensemble)
-    with torch.no_grad():
-        in_sample = -float(problem.log_likelihood(full, problem.batch(examples), alpha).mean())
     return ProbeFit(
         head=problem.head(zero_shot, full, alpha),
         alpha=alpha,
@@ -516,10 +512,6 @@ def _fit(
         cross_fitted=cross_fitted,
         active_labels=full.active.numpy(),
         trainings=total,
-        losses={
-            "in_sample": in_sample,
-            "held_out": -final_scores[alpha][1] / len(examples),
-        },
     )
 
 
@@ -538,10 +530,10 @@ def probabilities(features: Features, head: Head, ensemble: Ensemble) -> np.ndar
             torch.as_tensor(a, dtype=torch.float32) for a in head.for_captions
         )
         p_txt = torch.softmax(caption @ text_weight.T + text_bias, dim=1)
-        mixed = ensemble.w_img * p_img + ensemble.w_txt * p_txt
-        if ensemble.mode == "conditional":
-            sure = p_img.max(dim=1, keepdim=True).values >= ensemble.tau
-            mixed = torch.where(sure, p_img, mixed)
+        mixed = mix_ensemble(
+            p_img, p_txt, mode=ensemble.mode, w_img=ensemble.w_img, w_txt=ensemble.w_txt,
+            tau=ensemble.tau,
+        )  # fmt: skip
         if features.has_caption is not None:
             has = torch.as_tensor(np.asarray(features.has_caption, bool))[:, None]
             mixed = torch.where(has, mixed, p_img)

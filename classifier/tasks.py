@@ -235,6 +235,16 @@ class CachedRows:
     has_caption: np.ndarray
     unreadable: dict[str, int]
 
+    def take(self, positions: np.ndarray) -> "CachedRows":
+        """Some of the rows (positions into them, sorted), e.g. a probe fold's items."""
+        return CachedRows(
+            ids=self.ids[positions],
+            image=self.image[positions],
+            caption=None if self.caption is None else self.caption[positions],
+            has_caption=self.has_caption[positions],
+            unreadable=self.unreadable,
+        )
+
 
 def cached_rows(run: ClassificationRun, item_ids: np.ndarray) -> CachedRows | None:
     """The cached embeddings of `item_ids` for the run's (dataset, model, weights), or None

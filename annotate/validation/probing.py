@@ -266,19 +266,6 @@ def _head_args(head: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _rows_at(rows: Any, positions: np.ndarray) -> Any:
-    """Some of the cached rows (positions into them, sorted)."""
-    from classifier.tasks import CachedRows
-
-    return CachedRows(
-        ids=rows.ids[positions],
-        image=rows.image[positions],
-        caption=None if rows.caption is None else rows.caption[positions],
-        has_caption=rows.has_caption[positions],
-        unreadable=rows.unreadable,
-    )
-
-
 def _verdict_blocks(
     run: ClassificationRun, rows: Any, at: np.ndarray, fitted: Any, label_ids: np.ndarray
 ) -> list[PredictionBlock]:
@@ -287,7 +274,7 @@ def _verdict_blocks(
 
     blocks: list[PredictionBlock] = []
     for fold, head in enumerate(fitted.fold_heads):
-        members = _rows_at(rows, np.sort(at[fitted.fold_of == fold]))
+        members = rows.take(np.sort(at[fitted.fold_of == fold]))
         blocks += score_blocks(run=run, rows=members, label_ids=label_ids, **_head_args(head))
     return blocks
 
@@ -303,7 +290,7 @@ def _write(
 
     others = np.ones(len(rows.ids), bool)
     others[at] = False
-    rest = _rows_at(rows, np.flatnonzero(others))
+    rest = rows.take(np.flatnonzero(others))
 
     def blocks():
         yield from verdict_blocks

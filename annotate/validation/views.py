@@ -122,7 +122,7 @@ def run_samples_card(*, run, role: str) -> dict:
     return {"samples": samples, "is_lead": role_at_least(role, Role.LEAD)}
 
 
-def _run_page(run, role: str, **card_extra) -> dict:
+def run_page_context(run, role: str, **card_extra) -> dict:
     """The whole run page's context; `card_extra` (an error, the submitted sample form) goes
     to the sample card."""
     context = run_status_context(run=run, role=role)
@@ -154,7 +154,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return render(
             request, "classifier/_run_status.html", run_status_context(run=run, role=role)
         )
-    return render(request, "classifier/run_detail.html", _run_page(run, role))
+    return render(request, "classifier/run_detail.html", run_page_context(run, role))
 
 
 @login_required
@@ -185,7 +185,7 @@ def run_sample_create(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("run-detail", pk=run.pk)
     values = request.POST if error else None
     if not request.htmx:
-        context = _run_page(run, role, error=error, values=values)
+        context = run_page_context(run, role, error=error, values=values)
         return render(request, "classifier/run_detail.html", context, status=400)
     card = run_samples_card(run=run, role=role)
     return render(

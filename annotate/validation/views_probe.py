@@ -15,7 +15,7 @@ from annotate.datasets.models import Role
 from annotate.errors import Conflict, FieldInvalid
 from annotate.validation.api_probe import PROBE_LEADS_ONLY
 from annotate.validation.probing import DEFAULT_FOLDS, MAX_FOLDS, MIN_FOLDS, probe_request
-from annotate.validation.views import _run_page
+from annotate.validation.views import run_page_context
 from classifier.selectors import get_run_for_user
 from classifier.views import run_probe_context
 
@@ -45,7 +45,7 @@ def run_probe(request: HttpRequest, pk: int) -> HttpResponse:
     except (ValueError, FieldInvalid, Conflict) as exc:
         refused = isinstance(exc, Conflict)
         error = str(exc) if refused else FOLDS_PLEASE
-        context = _run_page(run, role, probe_error=error, probe_values={"folds": raw})
+        context = run_page_context(run, role, probe_error=error, probe_values={"folds": raw})
         return render(
             request, "classifier/run_detail.html", context, status=409 if refused else 400
         )
