@@ -129,5 +129,5 @@ def test_run_page_form_and_targeted_dashboard(probe, demo, client) -> None:
     assert "train a probe of it" in refused.content.decode()
     page = client.get(f"/samples/{sample.pk}/").content.decode()
     assert 'id="dash-targeted"' in page
-    assert "where the model is least certain" in page
+    assert "where the probe is least certain" in page
     assert "of what you keep is right" not in page
