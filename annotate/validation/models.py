@@ -139,3 +139,43 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on {self.sample_item_id} (adjudicated)"
+
+
+class CuratedExport(models.Model):
+    """A curated dataset written by a worker from a sample's selection
+    (docs/architecture.md#curated-export): the rule, the file once written, its manifest."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON lines"
+        IMAGEFOLDER = "imagefolder", "Hugging Face imagefolder (zip)"
+
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="exports")
+    # {"threshold": T} or {"target_precision": P}, plus "include_unvalidated",
+    # "exclude_duplicates" and "exclude_suspects" (curation.parse_rule's keys).
+    rule = models.JSONField(default=dict)
+    format = models.CharField(max_length=12, choices=Format.choices, default=Format.CSV)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)  # rows written
+    total = models.PositiveIntegerField(default=0)  # rows the selection holds
+    file = models.CharField(max_length=300, blank=True)  # relative to MEDIA_ROOT
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"curated export {self.pk} of sample {self.sample_id}"
