@@ -251,12 +251,37 @@ class _Writer:
         pass
 
 
+_text = json.encoder.encode_basestring  # the C encoder json.dumps uses with ensure_ascii=False
+
+
+def _unit(value: Any) -> bool:
+    return type(value) is float and 0.0 <= value <= 1.0  # also refuses NaN
+
+
+def json_line(row: dict[str, Any]) -> str:
+    """A row (ROW_FIELDS, in order) as `json.dumps(row, ensure_ascii=False)` writes it, without
+    its per-call encoder: about three times faster, most of the export's time at 10^6 rows.
+    Rows of other types than the usual (int id, text, probabilities in [0, 1]) go through
+    json.dumps."""
+    p, q = row["probability"], row["label_precision"]
+    if type(row["item"]) is not int or not _unit(p) or not (q is None or _unit(q)):
+        return json.dumps(row, ensure_ascii=False)
+    return (
+        f'{{"item": {row["item"]}, "external_id": {_text(row["external_id"])}, '
+        f'"image_path": {_text(row["image_path"])}, "caption": {_text(row["caption"])}, '
+        f'"label": {_text(row["label"])}, "label_name": {_text(row["label_name"])}, '
+        f'"probability": {float.__repr__(p)}, "verdict": {_text(row["verdict"])}, '
+        f'"predicted_label": {_text(row["predicted_label"])}, '
+        f'"label_precision": {"null" if q is None else float.__repr__(q)}}}'
+    )
+
+
 class _JsonlWriter(_Writer):
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
     def write(self, row: dict[str, Any]) -> bool:
-        self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.stream.write(json_line(row) + "\n")
         return True
 
 
@@ -323,7 +348,7 @@ class _ImagefolderWriter(_Writer):
             with suppress(OSError):
                 target.unlink()
             return self._missing(row, str(exc))
-        self.metadata.write(json.dumps({"file_name": name, **row}, ensure_ascii=False) + "\n")
+        self.metadata.write(f'{{"file_name": {_text(name)}, {json_line(row)[1:]}\n')
         return True
 
     def close(self) -> None:

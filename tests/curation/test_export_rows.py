@@ -218,3 +218,22 @@ def test_reads_on_its_own_connection_outside_a_transaction(dataset, ann, tmp_pat
     assert read_jsonl(out) == expected_rows(built)
     assert all(autocommit for _d, autocommit, _n in states)
     assert any(reading == 1 for done, _a, reading in states if done > 0)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"caption": TRICKY + "\x00\x1f\u2028\\", "external_id": 'a"b', "label_precision": None},
+        {"probability": 1.0, "label_precision": 0.0, "image_path": ""},
+        {"probability": float("nan")},  # never stored, but then json.dumps decides
+        {"probability": 1, "item": True},
+    ],
+)
+def test_json_line_is_json_dumps(changes) -> None:
+    row = {
+        "item": 12, "external_id": "x.jpg", "image_path": "a/x.jpg", "caption": "c",
+        "label": "/b/beach", "label_name": "beach", "probability": 0.1 + 0.2, "verdict": "",
+        "predicted_label": "/b/beach", "label_precision": 2 / 3, **changes,
+    }  # fmt: skip
+    assert curated_export.json_line(row) == json.dumps(row, ensure_ascii=False)
