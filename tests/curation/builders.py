@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -24,7 +25,7 @@ TRICKY = '=HYPERLINK("http://evil","x")\n"quoted", ünïcödé ✓ 🙂'
 # verdict: "hit", "miss", ("miss", corrected label) or None; expected: (verdict, label) or
 # "rejected", or None when the row is not selected at θ = 0.5 (p below it, or label 2 which
 # the sample does not measure). Item 5's hit comes from a second sample.
-TABLE = {
+TABLE: dict[int, tuple[int, float, bool, Any, Any]] = {
     0: (0, 0.95, True, "hit", ("confirmed", 0)),
     1: (0, 0.90, True, ("miss", 1), ("corrected", 1)),
     2: (0, 0.85, True, "miss", "rejected"),
