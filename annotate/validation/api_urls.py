@@ -2,6 +2,7 @@ from django.urls import path
 
 from annotate.validation import (
     api,
+    api_curation,
     api_duplicates,
     api_explorer,
     api_lead,
@@ -52,4 +53,10 @@ urlpatterns: list = [
         api_lead.adjudication_withdraw_view,
         name="api-adjudication-withdraw",
     ),
+    # The curated selection of a balanced sample and its queued exports.
+    path("samples/<int:pk>/selection/", api_curation.sample_selection, name="api-selection"),
+    path("samples/<int:pk>/exports/", api_curation.sample_exports, name="api-sample-exports"),
+    path("exports/<int:pk>/", api_curation.export_detail, name="api-export-detail"),
+    path("exports/<int:pk>/file/", api_curation.export_file, name="api-export-file"),
+    path("exports/<int:pk>/manifest/", api_curation.export_manifest, name="api-export-manifest"),
 ]

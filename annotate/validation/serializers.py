@@ -10,7 +10,7 @@ from rest_framework import serializers
 from annotate.datasets.api import item_thumbnail_url
 from annotate.rest import ErrorSerializer, OptionalCharField
 from annotate.validation.assignment import sample_progress
-from annotate.validation.models import Adjudication, Sample, Verdict
+from annotate.validation.models import Adjudication, CuratedExport, Sample, Verdict
 from classifier.models import ClassificationRun
 
 NULLABLE_FLOAT = {"allow_null": True}
@@ -383,3 +383,103 @@ class AnnotatorFiguresSerializer(AnnotatorProgressSerializer):
 class AnnotatorsSerializer(serializers.Serializer):
     rows = AnnotatorFiguresSerializer(many=True)
     adjudicated = serializers.IntegerField(help_text="items of the sample the lead decided")
+
+
+# ---------------------------------------------------------------- curated selection and export
+
+
+class SelectionRuleSerializer(serializers.Serializer):
+    """`{"kind": "threshold", "threshold": T, ...}` or `{"kind": "target_precision",
+    "target_precision": P, ...}` (curation.Rule.as_dict)."""
+
+    kind = serializers.ChoiceField(choices=["threshold", "target_precision"])
+    threshold = serializers.FloatField(
+        required=False, help_text="the one global θ (kind threshold only)"
+    )
+    target_precision = serializers.FloatField(
+        required=False, help_text="each label's precision must reach this (kind target_precision)"
+    )
+    include_unvalidated = serializers.BooleanField(
+        help_text="items of labels the sample cannot measure are included"
+    )
+
+
+class SelectionLabelSerializer(serializers.Serializer):
+    label = serializers.CharField(help_text="the label's key")
+    name = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["selected", "below_target", "unmeasured"],
+        help_text="below_target: its Wilson lower bound never reaches the target (left out); "
+        "unmeasured: no judged sample item of the label at its threshold (unvalidated)",
+    )
+    threshold = serializers.FloatField(**NULLABLE_FLOAT, help_text="null: never reaches target")
+    selected = serializers.IntegerField(help_text="the run's items of the label selected")
+    available = serializers.IntegerField(help_text="the run's items of the label with p ≥ θ")
+    judged = serializers.IntegerField(help_text="decided sample items of the label with p ≥ θ")
+    hits = serializers.IntegerField()
+    precision = serializers.FloatField(**NULLABLE_FLOAT, help_text="hits / judged")
+    precision_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    precision_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+
+
+class SelectionSerializer(serializers.Serializer):
+    """The curated selection of a sample's run and its stratified precision estimate
+    (curation.Selection.as_dict)."""
+
+    rule = SelectionRuleSerializer()
+    selected = serializers.IntegerField(
+        help_text="items selected (validated ones, plus unvalidated ones when included)"
+    )
+    unvalidated = serializers.IntegerField(
+        help_text="items of labels outside the sample (or unmeasured) at the rule's threshold"
+    )
+    per_label = SelectionLabelSerializer(many=True)
+    precision = serializers.FloatField(
+        **NULLABLE_FLOAT, help_text="stratified estimate over the validated selected items"
+    )
+    precision_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % bootstrap interval")
+    precision_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % bootstrap interval")
+    expected_wrong = serializers.FloatField(
+        **NULLABLE_FLOAT, help_text="(1 − precision) × validated selected items"
+    )
+    validated = serializers.IntegerField(help_text="selected items of validated labels")
+    unvalidated_included = serializers.BooleanField()
+    unvalidated_threshold = serializers.FloatField(
+        **NULLABLE_FLOAT, help_text="the θ that unvalidated labels are counted at"
+    )
+    left_out = serializers.ListField(
+        child=serializers.CharField(), help_text="keys of the sampled labels not selected"
+    )
+    sample = serializers.IntegerField()
+    run = serializers.IntegerField()
+    resamples = serializers.IntegerField(help_text="bootstrap resamples of the interval")
+    seed = serializers.IntegerField(help_text="the bootstrap's seed")
+
+
+class CuratedExportSerializer(serializers.Serializer):
+    """A queued curated export: its progress, then its file and manifest."""
+
+    id = serializers.IntegerField()
+    sample = serializers.IntegerField()
+    run = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CuratedExport.Status.choices)
+    format = serializers.ChoiceField(choices=CuratedExport.Format.choices)
+    rule = SelectionRuleSerializer(help_text="the selection's rule, as the selection endpoint's")
+    exclude_duplicates = serializers.BooleanField(
+        help_text="near-duplicates of an exported item are left out"
+    )
+    exclude_suspects = serializers.IntegerField(
+        help_text="the N most likely label errors are left out (0: none)"
+    )
+    done = serializers.IntegerField(help_text="rows written so far")
+    total = serializers.IntegerField(help_text="rows to write")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    manifest = serializers.DictField(
+        allow_null=True, help_text="the export's manifest once it succeeded (null before)"
+    )
+    error = serializers.CharField(allow_null=True)
+    created = serializers.DateTimeField()
+    started = serializers.DateTimeField(allow_null=True)
+    finished = serializers.DateTimeField(allow_null=True)
+    download_url = serializers.URLField(allow_null=True, help_text="the file, once succeeded")
+    manifest_url = serializers.URLField(allow_null=True, help_text="the manifest, once succeeded")

@@ -4,6 +4,7 @@ from annotate.validation import (
     dashboard,
     views,
     views_annotator,
+    views_curation,
     views_duplicates,
     views_explorer,
     views_lead,
@@ -67,4 +68,12 @@ urlpatterns: list = [
         dashboard.sample_dashboard_csv,
         name="sample-dashboard-csv",
     ),
+    # The dashboard's "What you get" panel and its curated exports.
+    path("samples/<int:pk>/selection/", views_curation.sample_selection, name="sample-selection"),
+    path(
+        "samples/<int:pk>/exports/",
+        views_curation.sample_export_create,
+        name="sample-export-create",
+    ),
+    path("exports/<int:pk>/", views_curation.export_status, name="curated-export"),
 ]
