@@ -317,9 +317,13 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
     outcomes = metrics.sample_outcomes(sample=sample)
     decided = outcomes.decided
     hit = outcomes.outcome == metrics.HIT
-    sampled = sorted({int(x) for x in outcomes.label_id})
     buckets = run_label_buckets(run)
+    # The dashboard's order for labels: how often the run predicts them, then key.
     names = dict(outcomes.labels)
+    sampled = sorted(
+        {int(x) for x in outcomes.label_id},
+        key=lambda lid: (-int(buckets[lid].sum()) if lid in buckets else 0, names[lid][1]),
+    )
 
     thresholds: dict[int, float | None] = {}
     for lid in sampled:
