@@ -287,6 +287,7 @@ def export_file(request: Request, pk: int) -> FileResponse:
 
 @extend_schema(responses=responses({200: OpenApiTypes.OBJECT}, 403, 404, 409))
 @api_view(["GET"])
+@renderer_classes([JSONRenderer])  # a browser's link asks for HTML first: still the JSON file
 def export_manifest(request: Request, pk: int) -> Response:
     """The export's manifest as a JSON download: the run, the sample, the rule, the estimate,
     the date and the verdict counts, enough to reproduce it. 409 until the export succeeded."""

@@ -63,6 +63,13 @@ def test_a_csv_export_is_written_and_downloaded(published, lee, ann, otto) -> No
     assert manifest.status_code == 200
     assert manifest["Content-Disposition"].startswith("attachment;")
     assert manifest.json() == export.manifest
+    # A browser's link (HTML first in Accept) downloads the same JSON, not the browsable API.
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    clicked = api.get(f"/api/exports/{export.pk}/manifest/", HTTP_ACCEPT=browser_accept)
+    assert clicked["Content-Type"] == "application/json"
+    assert clicked.json() == export.manifest
+    clicked = api.get(f"/api/exports/{export.pk}/file/", HTTP_ACCEPT=browser_accept)
+    assert clicked["Content-Type"].startswith("text/csv")
     detail = api.get(f"/api/exports/{export.pk}/").json()
     assert detail["status"] == "succeeded"
     assert detail["percent"] == 100
