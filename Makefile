@@ -40,7 +40,8 @@ TYPED := annotate/datasets/access.py annotate/*/selectors.py annotate/*/services
 	classifier/selectors.py classifier/services.py classifier/engine.py classifier/prompts.py \
 	classifier/search.py classifier/search_jobs.py classifier/search_worker.py \
 	annotate/validation/searching.py annotate/validation/suspects.py annotate/validation/duplicates.py \
-	classifier/probe.py annotate/validation/probing.py
+	classifier/probe.py annotate/validation/probing.py annotate/validation/curation.py \
+	annotate/validation/curated_export.py annotate/validation/curated_jobs.py
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -41,7 +41,7 @@ from PIL import Image
 
 from annotate.csvexport import csv_cell
 from annotate.datasets.models import Item
-from annotate.datasets.paths import UnsafePath, safe_path
+from annotate.datasets.paths import PathMissing, UnsafePath, safe_path
 from annotate.errors import Conflict, FieldInvalid
 from annotate.validation import metrics
 from annotate.validation.curation import (
@@ -240,6 +240,20 @@ class Counts:
         }  # fmt: skip
 
 
+def missing_reason(exc: BaseException) -> str:
+    """Why an image was left out, in words that name no server path (the manifest reaches
+    leads, who do not see the dataset's folder)."""
+    if isinstance(exc, PathMissing | FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, UnsafePath):
+        return "not a file inside the dataset's folder and the allowed image roots"
+    if isinstance(exc, Image.DecompressionBombError):
+        return "too many pixels (a decompression bomb)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return "not a readable image"
+
+
 class _Writer:
     """Writes kept rows; `write` returns False when the row could not be written (an
     imagefolder row without a readable image)."""
@@ -329,7 +343,7 @@ class _ImagefolderWriter(_Writer):
                 with Image.open(source) as im:  # the header only: is it an image at all
                     image_format = im.format or ""
         except IMAGE_ERRORS as exc:
-            return self._missing(row, str(exc) or type(exc).__name__)
+            return self._missing(row, missing_reason(exc))
         suffix = source.suffix.lower()
         if suffix not in IMAGE_SUFFIXES:
             suffix = FORMAT_SUFFIXES.get(image_format, "")
@@ -347,7 +361,7 @@ class _ImagefolderWriter(_Writer):
         except OSError as exc:
             with suppress(OSError):
                 target.unlink()
-            return self._missing(row, str(exc))
+            return self._missing(row, missing_reason(exc))
         self.metadata.write(f'{{"file_name": {_text(name)}, {json_line(row)[1:]}\n')
         return True
 
@@ -366,6 +380,7 @@ def export_write(
     exclude_duplicates: bool = False,
     exclude_suspects: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    server_paths: bool = True,
 ) -> dict[str, Any]:
     """Stream the selection's rows to `out` in `fmt` and write the manifest; return the
     manifest. `progress(done, total)` is called as rows are written: `total` is the rows the
@@ -423,6 +438,7 @@ def export_write(
         manifest = _manifest(
             selection, run, fmt, out, counts, scan=scan, exclude_duplicates=exclude_duplicates,
             exclude_suspects=exclude_suspects, facts=facts, images=linked,
+            server_paths=server_paths,
         )  # fmt: skip
         if fmt == "imagefolder":
             _write_json(work / "manifest.json", manifest)
@@ -528,7 +544,10 @@ def _manifest(
     exclude_suspects: int,
     facts: dict[int, tuple[set, set]],
     images: dict[str, int],
+    server_paths: bool = True,
 ) -> dict[str, Any]:
+    """With `server_paths` off (the queued export, which leads download) the manifest names
+    no folder of the server: no `image_root`, and the command writes to the file's name."""
     sample = selection.sample
     estimate = selection.as_dict()
     estimate.pop("rule", None)
@@ -562,9 +581,11 @@ def _manifest(
         "counts": counts.as_dict(),
         "missing_images": counts.missing,
         "columns": (["file_name"] if fmt == "imagefolder" else []) + ROW_FIELDS,
-        "command": export_command(selection, fmt, out, exclude_duplicates, exclude_suspects),
-        "image_root": run.dataset.image_root,
+        "command": export_command(selection, fmt, out if server_paths else Path(out.name),
+                                  exclude_duplicates, exclude_suspects),
     }  # fmt: skip
+    if server_paths:
+        manifest["image_root"] = run.dataset.image_root
     if scan is not None:
         manifest["duplicates_scan"] = {
             "id": scan.pk, "min_similarity": scan.min_similarity, "groups": len(scan.groups or []),

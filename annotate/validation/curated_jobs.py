@@ -185,6 +185,13 @@ def export_folder(export_id: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "exports" / str(export_id)
 
 
+def export_files_remove(sender: Any, instance: CuratedExport, **kwargs: Any) -> None:
+    """post_delete of an export (also when its sample or run is deleted: CASCADE sends it per
+    row): its folder goes once the deletion commits, so a rolled-back delete keeps the file."""
+    folder = export_folder(instance.pk)
+    transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 def _zip_folder(folder: Path, target: Path) -> None:
     """`folder` (an imagefolder export with its manifest.json) as a zip under `target`, one
     top-level folder inside; written under a temporary name, renamed when complete. Linked
@@ -241,6 +248,7 @@ def curated_export_run(*, export_id: int) -> str:
             exclude_duplicates=bool(export.rule.get("exclude_duplicates", False)),
             exclude_suspects=int(export.rule.get("exclude_suspects", 0)),
             progress=progress,
+            server_paths=False,
         )
         if export.format == "imagefolder":
             _zip_folder(out, target)

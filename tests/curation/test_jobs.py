@@ -79,9 +79,27 @@ def test_a_csv_export_is_written_and_downloaded(published, lee, ann, otto) -> No
     for user, code in ((ann, 403), (otto, 404)):
         for tail in ("file/", "manifest/"):
             assert api_for(user).get(f"/api/exports/{export.pk}/{tail}").status_code == code
+    # Leads download it: the manifest names no folder of the server.
+    assert "image_root" not in export.manifest
+    assert str(settings.MEDIA_ROOT) not in json.dumps(export.manifest)
+    assert "--out curated.csv" in export.manifest["command"]
     # A file gone from the disk answers 409, never a 500.
     media(export.file).unlink()
     assert api.get(f"/api/exports/{export.pk}/file/").status_code == 409
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_the_sample_deletes_its_export_files(small, lee) -> None:
+    export = curated_export_request(
+        sample=small.sample, rule=parse_rule(threshold=0.0, include_unvalidated=True), fmt="csv",
+        user=lee,
+    )  # fmt: skip
+    assert curated_export_run(export_id=export.pk) == "succeeded"
+    folder = media(f"exports/{export.pk}")
+    assert folder.is_dir()
+    small.sample.delete()
+    assert not CuratedExport.objects.filter(pk=export.pk).exists()
+    assert not folder.exists()
 
 
 @pytest.mark.django_db
