@@ -97,6 +97,9 @@ class LabelSelection:
     precision: float | None
     precision_low: float | None  # 95 % Wilson interval of `precision`
     precision_high: float | None
+    # Target rule: the highest Wilson lower bound the label reached on the grid (None for a
+    # global threshold), so a label left out says how far it is from the target.
+    best_lower_bound: float | None = None
 
     @property
     def selected(self) -> int:
@@ -116,6 +119,7 @@ class LabelSelection:
             "precision": self.precision,
             "precision_low": self.precision_low,
             "precision_high": self.precision_high,
+            "best_lower_bound": self.best_lower_bound,
         }
 
 
@@ -210,19 +214,23 @@ def stratified_estimate(
 
 def threshold_for_target(
     probability: np.ndarray, hit: np.ndarray, target: float, *, start: float = 0.0
-) -> float | None:
-    """The lowest θ on the grid (step GRID_STEP, from `start`) at which the Wilson 95 % lower
-    bound of hits / judged over the items with p >= θ reaches `target`; None when none does.
-    `probability` and `hit` are one label's decided sample items."""
+) -> tuple[float | None, float | None]:
+    """(θ, its lower bound): the lowest θ on the grid (step GRID_STEP, from `start`) at which
+    the Wilson 95 % lower bound of hits / judged over the items with p >= θ reaches `target`;
+    (None, the highest lower bound any θ reached) when none does, so a page can say how far
+    the label is. `probability` and `hit` are one label's decided sample items."""
+    best: float | None = None
     for theta in metrics.thresholds_grid(GRID_STEP):
         if theta < start - EPSILON:
             continue
         kept = probability >= theta - EPSILON
-        n = int(kept.sum())
-        low, _ = metrics.wilson(int(hit[kept].sum()), n)
-        if low is not None and low >= target - 1e-12:
-            return float(theta)
-    return None
+        low, _ = metrics.wilson(int(hit[kept].sum()), int(kept.sum()))
+        if low is None:
+            continue
+        if low >= target - 1e-12:
+            return float(theta), low
+        best = low if best is None else max(best, low)
+    return None, best
 
 
 # ---------------------------------------------------------------- the run's counts
@@ -326,13 +334,14 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
     )
 
     thresholds: dict[int, float | None] = {}
+    best_low: dict[int, float | None] = {}
     for lid in sampled:
         mine = decided & (outcomes.label_id == lid)
         if rule.threshold is not None:
             thresholds[lid] = rule.threshold
         else:
             target = float(rule.target_precision or 0.0)  # the rule has one of the two
-            thresholds[lid] = threshold_for_target(
+            thresholds[lid], best_low[lid] = threshold_for_target(
                 outcomes.probability[mine], hit[mine], target, start=start
             )
 
@@ -341,7 +350,8 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
         theta = thresholds[lid]
         mine = decided & (outcomes.label_id == lid)
         if theta is None:
-            kept = np.zeros_like(mine)
+            # Never reaches the target: its figures over all its judged items show why.
+            kept = mine & (outcomes.probability >= start - EPSILON)
             available = 0
         else:
             kept = mine & (outcomes.probability >= theta - EPSILON)
@@ -360,7 +370,7 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
                 label_id=lid, key=key, name=name, status=status, threshold=theta,
                 available=available, judged=judged, hits=hits,
                 precision=None if judged == 0 else hits / judged,
-                precision_low=low, precision_high=high,
+                precision_low=low, precision_high=high, best_lower_bound=best_low.get(lid),
             )
         )  # fmt: skip
 

@@ -415,11 +415,18 @@ class SelectionLabelSerializer(serializers.Serializer):
     threshold = serializers.FloatField(**NULLABLE_FLOAT, help_text="null: never reaches target")
     selected = serializers.IntegerField(help_text="the run's items of the label selected")
     available = serializers.IntegerField(help_text="the run's items of the label with p ≥ θ")
-    judged = serializers.IntegerField(help_text="decided sample items of the label with p ≥ θ")
+    judged = serializers.IntegerField(
+        help_text="decided sample items of the label with p ≥ θ (below_target: all of them)"
+    )
     hits = serializers.IntegerField()
     precision = serializers.FloatField(**NULLABLE_FLOAT, help_text="hits / judged")
     precision_low = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
     precision_high = serializers.FloatField(**NULLABLE_FLOAT, help_text="95 % Wilson")
+    best_lower_bound = serializers.FloatField(
+        **NULLABLE_FLOAT,
+        help_text="target rule: the highest Wilson lower bound the label reached on the grid "
+        "(below the target when the label is left out); null for a global threshold",
+    )
 
 
 class SelectionSerializer(serializers.Serializer):

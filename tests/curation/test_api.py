@@ -21,7 +21,7 @@ SELECTION_FIELDS = {
 }  # fmt: skip
 LABEL_FIELDS = {
     "label", "name", "status", "threshold", "selected", "available", "judged", "hits",
-    "precision", "precision_low", "precision_high",
+    "precision", "precision_low", "precision_high", "best_lower_bound",
 }  # fmt: skip
 EXPORT_FIELDS = {
     "id", "sample", "run", "status", "format", "rule", "exclude_duplicates", "exclude_suspects",

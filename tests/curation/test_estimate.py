@@ -193,6 +193,9 @@ def test_per_label_thresholds_and_a_label_that_never_reaches_the_target(construc
     assert expected_thresholds[labels[2].pk] is None
     assert rows[labels[2].key]["status"] == BELOW_TARGET
     assert rows[labels[2].key]["selected"] == 0
+    # It shows its figures over all its judged items, and how close it came.
+    assert rows[labels[2].key]["judged"] == SAMPLED[2]
+    assert rows[labels[2].key]["best_lower_bound"] < target
     assert labels[2].key in body["left_out"]
     reached = {lid: t for lid, t in expected_thresholds.items() if t is not None}
     assert len(reached) == 2
@@ -249,9 +252,12 @@ def test_refusals(constructed):
 def test_threshold_for_target_on_the_grid():
     p = np.array([0.1, 0.2, 0.3, 0.62, 0.7, 0.8, 0.9] * 10)
     hit = np.array([False, False, False, True, True, True, True] * 10)
-    assert threshold_for_target(p, hit, 0.9) == 0.35  # first grid θ past the misses
-    assert threshold_for_target(p, hit, 0.9, start=0.5) == 0.5
-    assert threshold_for_target(p, ~hit, 0.9) is None
+    assert threshold_for_target(p, hit, 0.9)[0] == 0.35  # first grid θ past the misses
+    assert threshold_for_target(p, hit, 0.9, start=0.5)[0] == 0.5
+    # 40 hits of 70 at θ = 0 is the best the inverted label does: its bound is reported.
+    theta, best = threshold_for_target(p, ~hit, 0.9)
+    assert theta is None
+    assert best == pytest.approx(wilson_low(30, 70))
 
 
 def test_the_interval_covers_the_truth_in_simulated_samples():
