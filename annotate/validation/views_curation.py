@@ -91,6 +91,8 @@ def selection_context(selection: Selection) -> dict[str, Any]:
         "selection": selection.as_dict(),
         "rows": rows,
         "left_out": [row for row in rows if row["status"] != SELECTED],
+        # Strata with every judged item right add no spread to the bootstrap: the page says so.
+        "perfect": [r for r in rows if r["status"] == SELECTED and r["hits"] == r["judged"]],
         "precision_percent": _percent(selection.precision),
         "low_percent": _percent(selection.precision_low),
         "high_percent": _percent(selection.precision_high),

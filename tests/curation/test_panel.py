@@ -89,6 +89,11 @@ def test_the_fragment_shows_the_selection(published, lee) -> None:
         client, published.sample, "mode=threshold&threshold=0.5&include_unvalidated=true"
     )
     assert "Included: <strong>" in included.content.decode()
+    # Above every miss each kept label is all hits: the page says the interval is too narrow.
+    high = fragment(client, published.sample, "mode=threshold&threshold=0.95").content.decode()
+    assert 'id="selection-caveat"' in high
+    # At θ = 0.6 every label keeps some misses: no such caveat.
+    assert 'id="selection-caveat"' not in response.content.decode()
 
 
 def test_without_htmx_the_selection_is_a_page(small, lee) -> None:
