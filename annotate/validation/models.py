@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotate.taxonomies.models import Label
-from classifier.models import ClassificationRun, Prediction
+from classifier.models import ClassificationRun, JobStatus, Prediction
 
 
 class Sample(models.Model):
@@ -145,11 +145,7 @@ class CuratedExport(models.Model):
     """A curated dataset written by a worker from a sample's selection
     (docs/architecture.md#curated-export): the rule, the file once written, its manifest."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus  # queued, running, succeeded, failed: as every job of the project
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
