@@ -34,10 +34,9 @@ from annotate.rest import (
     responses,
 )
 from annotate.validation import metrics
+from annotate.validation.curated_export import FORMATS, MAX_EXCLUDE_SUSPECTS
 from annotate.validation.curated_jobs import (
     EXPORT_LEADS_ONLY,
-    FORMATS,
-    MAX_SUSPECTS,
     MEDIA_TYPES,
     curated_export_request,
     export_download_name,
@@ -138,7 +137,7 @@ def _export_fields() -> dict:
             help_text="leave out near-duplicates of an exported item",
         ),
         "exclude_suspects": StrictIntegerField(
-            required=False, default=0, min_value=0, max_value=MAX_SUSPECTS,
+            required=False, default=0, min_value=0, max_value=MAX_EXCLUDE_SUSPECTS,
             help_text="leave out the N most likely label errors (0: none)",
         ),
     }  # fmt: skip

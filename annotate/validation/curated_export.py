@@ -135,7 +135,8 @@ def parse_exclude_suspects(value: Any) -> int:
     if isinstance(value, float | bool) or not 1 <= number <= MAX_EXCLUDE_SUSPECTS:
         raise FieldInvalid(
             "exclude_suspects",
-            f"exclude_suspects must be a whole number from 1 to {MAX_EXCLUDE_SUSPECTS:,}.",
+            f"exclude_suspects must be 0 (none) or a whole number from 1 to "
+            f"{MAX_EXCLUDE_SUSPECTS:,}.",
         )
     return number
 

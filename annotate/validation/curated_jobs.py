@@ -30,7 +30,12 @@ from django.utils import timezone
 from annotate.datasets.access import fetch_for_user, require_role
 from annotate.datasets.models import Role
 from annotate.errors import Conflict, FieldInvalid, ServiceError
-from annotate.validation.curated_export import MAX_EXCLUDE_SUSPECTS, duplicate_groups, export_write
+from annotate.validation.curated_export import (
+    FORMATS,
+    duplicate_groups,
+    export_write,
+    parse_exclude_suspects,
+)
 from annotate.validation.curation import Rule, parse_rule, selection_compute
 from annotate.validation.models import CuratedExport, Sample
 
@@ -38,7 +43,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_LEADS_ONLY = "Only leads and admins of this dataset may export a curated selection."
 EXPORT_ERROR_HIDDEN = "The export failed; an admin can read why in the export's record."
-FORMATS = tuple(CuratedExport.Format.values)
 # What a finished export's folder holds; imagefolder is zipped (with its manifest.json).
 FILE_NAMES = {
     "csv": "curated.csv",
@@ -47,7 +51,6 @@ FILE_NAMES = {
 }
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "imagefolder": "application/zip"}
 ACTIVE = (CuratedExport.Status.QUEUED, CuratedExport.Status.RUNNING)
-MAX_SUSPECTS = MAX_EXCLUDE_SUSPECTS
 PROGRESS_SECONDS = 1.0  # the progress row is saved at most this often
 # Already compressed: stored as they are in the zip (deflating JPEGs only costs time).
 STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".zip"}
@@ -118,27 +121,21 @@ def curated_export_request(
     rule: Rule,
     fmt: str,
     exclude_duplicates: bool = False,
-    exclude_suspects: int = 0,
+    exclude_suspects: int | str = 0,
     user=None,
 ) -> CuratedExport:
     """Queue a curated export of `sample`'s selection by `rule` (the sample comes from a
     permission-checked fetch). The selection is computed once here, so a request the service
     refuses fails at once: Conflict (409) for a targeted sample, FieldInvalid (400) for a bad
-    format, exclusion or threshold, Conflict when duplicates are to be left out and the run has
-    no finished near-duplicate scan. The same request while one is queued or running answers
+    format, suspects count (`curated_export.parse_exclude_suspects`, text from a form too) or
+    threshold, Conflict when duplicates are to be left out and the run has no finished
+    near-duplicate scan. The same request while one is queued or running answers
     that one."""
     if fmt not in FORMATS:
         raise FieldInvalid("format", f"format must be one of {', '.join(FORMATS)}.")
     if isinstance(exclude_duplicates, str) or not isinstance(exclude_duplicates, bool):
         raise FieldInvalid("exclude_duplicates", "exclude_duplicates must be true or false.")
-    if (
-        isinstance(exclude_suspects, bool)
-        or not isinstance(exclude_suspects, int)
-        or not 0 <= exclude_suspects <= MAX_SUSPECTS
-    ):
-        raise FieldInvalid(
-            "exclude_suspects", f"exclude_suspects must be a whole number from 0 to {MAX_SUSPECTS}."
-        )
+    exclude_suspects = parse_exclude_suspects(exclude_suspects)
     selection = selection_compute(sample=sample, rule=rule)
     if exclude_duplicates:
         duplicate_groups(sample.run)  # Conflict, saying how to get a scan, when there is none

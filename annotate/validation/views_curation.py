@@ -26,11 +26,9 @@ from django.views.decorators.http import require_GET, require_POST
 from annotate.datasets.access import require_role
 from annotate.datasets.models import Role
 from annotate.errors import Conflict, FieldInvalid
-from annotate.rest import id_param
 from annotate.validation import metrics
 from annotate.validation.curated_jobs import (
     EXPORT_LEADS_ONLY,
-    MAX_SUSPECTS,
     curated_export_request,
     export_active,
     export_error,
@@ -137,15 +135,6 @@ def export_context(export: CuratedExport, role: str | None) -> dict[str, Any]:
     }
 
 
-def _suspects(raw: str) -> int:
-    value = id_param(raw.strip() or "0")
-    if value is None or value > MAX_SUSPECTS:
-        raise FieldInvalid(
-            "exclude_suspects", f"Exclude suspects: a whole number from 0 to {MAX_SUSPECTS}."
-        )
-    return value
-
-
 @login_required
 @require_POST
 def sample_export_create(request: HttpRequest, pk: int) -> HttpResponse:
@@ -159,7 +148,7 @@ def sample_export_create(request: HttpRequest, pk: int) -> HttpResponse:
             rule=_rule_from(request.POST),
             fmt=request.POST.get("format", "csv"),
             exclude_duplicates=request.POST.get("exclude_duplicates", "").lower() in TRUE,
-            exclude_suspects=_suspects(request.POST.get("exclude_suspects", "")),
+            exclude_suspects=request.POST.get("exclude_suspects", ""),
             user=request.user,
         )
     except (FieldInvalid, Conflict) as exc:
