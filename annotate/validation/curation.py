@@ -272,36 +272,71 @@ def run_label_buckets(run: ClassificationRun) -> dict[int, np.ndarray]:
     return counts
 
 
-def _count_at(run: ClassificationRun, buckets: dict[int, np.ndarray], label_ids: list[int],
-              theta: float) -> dict[int, int]:  # fmt: skip
-    """Predictions of each label with p >= θ − EPSILON: from the buckets on the hundredths
-    grid, else one exact query."""
-    b = _bucket(theta)
-    if b is not None:
-        return {lid: int(buckets[lid][b:].sum()) if lid in buckets else 0 for lid in label_ids}
-    rows = (
-        Prediction.objects.filter(
-            run_id=run.pk, label_id__in=label_ids, probability__gte=theta - EPSILON
-        )
-        .order_by()
-        .values("label_id")
-        .annotate(n=Count("*"))
-        .values_list("label_id", "n")
-    )
-    found = dict(rows)
-    return {lid: int(found.get(lid, 0)) for lid in label_ids}
+class RunCounts:
+    """The run's predictions per label at a θ (p >= θ − EPSILON): from the cached buckets on
+    the hundredths grid, else one exact query per θ for every label (memoised)."""
 
+    def __init__(self, run: ClassificationRun) -> None:
+        self.run = run
+        self.buckets = run_label_buckets(run)
+        self._counted: dict[float, dict[int, int]] = {}
 
-def _others_at(buckets: dict[int, np.ndarray], validated: set[int], theta: float | None,
-               run: ClassificationRun) -> int:  # fmt: skip
-    """Predictions of the labels outside `validated` with p >= θ."""
-    if theta is None:
-        return 0
-    others = [lid for lid in buckets if lid not in validated]
-    return sum(_count_at(run, buckets, others, theta).values()) if others else 0
+    def total(self, label_id: int) -> int:
+        counts = self.buckets.get(label_id)
+        return 0 if counts is None else int(counts.sum())
+
+    def at(self, theta: float) -> dict[int, int]:
+        if theta not in self._counted:
+            b = _bucket(theta)
+            if b is not None:
+                found = {lid: int(c[b:].sum()) for lid, c in self.buckets.items()}
+            else:
+                rows = (
+                    Prediction.objects.filter(run_id=self.run.pk, probability__gte=theta - EPSILON)
+                    .order_by()
+                    .values("label_id")
+                    .annotate(n=Count("*"))
+                    .values_list("label_id", "n")
+                )
+                found = {lid: int(n) for lid, n in rows}
+            self._counted[theta] = found
+        return self._counted[theta]
 
 
 # ---------------------------------------------------------------- the selection
+
+
+def _label_selection(
+    outcomes: metrics.Outcomes, label_id: int, rule: Rule, start: float, counts: RunCounts
+) -> LabelSelection:
+    """One sampled label: its θ (the rule's, or the target's on the grid), the run's items
+    there, and its precision among its decided sample items there."""
+    hit = outcomes.outcome == metrics.HIT
+    mine = outcomes.decided & (outcomes.label_id == label_id)
+    best: float | None = None
+    if rule.threshold is not None:
+        theta: float | None = rule.threshold
+    else:
+        target = float(rule.target_precision or 0.0)  # the rule has one of the two
+        theta, best = threshold_for_target(
+            outcomes.probability[mine], hit[mine], target, start=start
+        )
+    # A label that never reaches the target shows its figures over all its judged items.
+    kept = mine & (outcomes.probability >= (start if theta is None else theta) - EPSILON)
+    judged, hits = int(kept.sum()), int((kept & hit).sum())
+    low, high = metrics.wilson(hits, judged)
+    if theta is None:
+        status, available = BELOW_TARGET, 0
+    else:
+        status = SELECTED if judged else UNMEASURED
+        available = counts.at(theta).get(label_id, 0)
+    name, key = outcomes.labels[label_id]
+    return LabelSelection(
+        label_id=label_id, key=key, name=name, status=status, threshold=theta,
+        available=available, judged=judged, hits=hits,
+        precision=None if judged == 0 else hits / judged,
+        precision_low=low, precision_high=high, best_lower_bound=best,
+    )  # fmt: skip
 
 
 def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
@@ -321,70 +356,22 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
             f"The sample holds no item below p = {start:g} (its min_probability), so it says "
             f"nothing about a threshold of {rule.threshold:g}.",
         )
-    run = sample.run
     outcomes = metrics.sample_outcomes(sample=sample)
-    decided = outcomes.decided
-    hit = outcomes.outcome == metrics.HIT
-    buckets = run_label_buckets(run)
+    counts = RunCounts(sample.run)
     # The dashboard's order for labels: how often the run predicts them, then key.
-    names = dict(outcomes.labels)
     sampled = sorted(
         {int(x) for x in outcomes.label_id},
-        key=lambda lid: (-int(buckets[lid].sum()) if lid in buckets else 0, names[lid][1]),
+        key=lambda lid: (-counts.total(lid), outcomes.labels[lid][1]),
     )
-
-    thresholds: dict[int, float | None] = {}
-    best_low: dict[int, float | None] = {}
-    for lid in sampled:
-        mine = decided & (outcomes.label_id == lid)
-        if rule.threshold is not None:
-            thresholds[lid] = rule.threshold
-        else:
-            target = float(rule.target_precision or 0.0)  # the rule has one of the two
-            thresholds[lid], best_low[lid] = threshold_for_target(
-                outcomes.probability[mine], hit[mine], target, start=start
-            )
-
-    per_label: list[LabelSelection] = []
-    for lid in sampled:
-        theta = thresholds[lid]
-        mine = decided & (outcomes.label_id == lid)
-        if theta is None:
-            # Never reaches the target: its figures over all its judged items show why.
-            kept = mine & (outcomes.probability >= start - EPSILON)
-            available = 0
-        else:
-            kept = mine & (outcomes.probability >= theta - EPSILON)
-            available = _count_at(run, buckets, [lid], theta)[lid]
-        judged, hits = int(kept.sum()), int((kept & hit).sum())
-        low, high = metrics.wilson(hits, judged)
-        if theta is None:
-            status = BELOW_TARGET
-        elif judged == 0:
-            status = UNMEASURED
-        else:
-            status = SELECTED
-        name, key = names[lid]
-        per_label.append(
-            LabelSelection(
-                label_id=lid, key=key, name=name, status=status, threshold=theta,
-                available=available, judged=judged, hits=hits,
-                precision=None if judged == 0 else hits / judged,
-                precision_low=low, precision_high=high, best_lower_bound=best_low.get(lid),
-            )
-        )  # fmt: skip
+    per_label = [_label_selection(outcomes, lid, rule, start, counts) for lid in sampled]
 
     chosen = [row for row in per_label if row.status == SELECTED and row.available > 0]
     validated = sum(row.available for row in chosen)
-    if validated:
-        weights = np.array([row.available / validated for row in chosen])
-        estimate, low, high = stratified_estimate(
-            weights,
-            np.array([row.hits for row in chosen], dtype=np.float64),
-            np.array([row.judged for row in chosen], dtype=np.float64),
-        )
-    else:
-        estimate = low = high = None
+    estimate, low, high = stratified_estimate(
+        np.array([row.available / validated for row in chosen]),
+        np.array([row.hits for row in chosen], dtype=np.float64),
+        np.array([row.judged for row in chosen], dtype=np.float64),
+    )
 
     # Unvalidated: labels outside the sample at the rule's threshold (a target rule: the
     # strictest threshold a validated label needed), plus sampled labels unmeasured at theirs.
@@ -393,14 +380,13 @@ def selection_compute(*, sample: Sample, rule: Rule) -> Selection:
     else:
         reached = [row.threshold for row in per_label if row.status == SELECTED]
         others_theta = max(t for t in reached if t is not None) if reached else None
-    unmeasured = sum(row.available for row in per_label if row.status == UNMEASURED)
-    unvalidated = _others_at(buckets, set(sampled), others_theta, run) + unmeasured
+    unvalidated = sum(row.available for row in per_label if row.status == UNMEASURED)
+    if others_theta is not None:
+        unvalidated += sum(n for lid, n in counts.at(others_theta).items() if lid not in sampled)
 
+    kept = (SELECTED, UNMEASURED) if rule.include_unvalidated else (SELECTED,)
     exported = {row.label_id: float(row.threshold) for row in per_label
-                if row.status == SELECTED and row.threshold is not None}  # fmt: skip
-    if rule.include_unvalidated:
-        exported.update({row.label_id: float(row.threshold) for row in per_label
-                         if row.status == UNMEASURED and row.threshold is not None})  # fmt: skip
+                if row.status in kept and row.threshold is not None}  # fmt: skip
     return Selection(
         sample=sample,
         rule=rule,

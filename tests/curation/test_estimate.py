@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from annotate.errors import Conflict, FieldInvalid
 from annotate.validation.curation import (
@@ -163,9 +165,14 @@ def test_off_grid_threshold_counts_exactly(constructed):
     c = constructed
     labels, sample, predictions, truth = c.labels, c.sample, c.predictions, c.truth
     theta = 0.5537
-    selection = selection_compute(sample=sample, rule=parse_rule(threshold=theta))
+    with CaptureQueriesContext(connection) as off_grid:
+        selection = selection_compute(sample=sample, rule=parse_rule(threshold=theta))
     expected = _independent(predictions, truth, labels, {lab.pk: theta for lab in labels[:3]})
     assert selection.validated == expected["total"] == selection_count(selection)
+    # Off the hundredths grid the run is counted once for every label, not once per label.
+    with CaptureQueriesContext(connection) as on_grid:
+        selection_compute(sample=sample, rule=parse_rule(threshold=0.55))
+    assert len(off_grid) == len(on_grid) + 1
 
 
 @pytest.mark.django_db
